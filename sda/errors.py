@@ -1,0 +1,31 @@
+"""Errors a user can fix.
+
+Everything the user can put right (a wrong path, a bad flag value, a damaged data
+file) raises a :class:`UserError`.  The scripts catch it and print its message as
+one line on stderr, with no traceback, then exit with ``exit_code``:
+2 for usage errors (flags, configuration), 1 for runtime failures (data, disk).
+"""
+
+
+class UserError(Exception):
+    """A problem the user can fix; ``str(error)`` is the one line they see."""
+
+    exit_code = 1
+
+
+class UsageError(UserError):
+    """A command-line flag, THEANO_FLAGS key or configuration value is invalid."""
+
+    exit_code = 2
+
+
+class ConfigError(UsageError):
+    """THEANO_FLAGS / .theanorc / PYTENSOR_FLAGS ask for something impossible."""
+
+
+class DataError(UserError):
+    """The dataset is missing, damaged or does not fit the model."""
+
+
+class TrainingError(UserError):
+    """Training cannot go on (e.g. the cost became NaN)."""
