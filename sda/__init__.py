@@ -1,0 +1,39 @@
+"""Denoising and Stacked Denoising Autoencoders (Vincent et al. 2008/2010) on PyTensor.
+
+A faithful port of the Deep Learning Tutorials' ``dA.py`` and ``SdA.py``::
+
+    from sda import LogisticRegression, HiddenLayer, dA, SdA, load_data
+
+The names are loaded lazily (PEP 562) so that ``import sda.errors`` or a
+script's ``--help`` never imports PyTensor: PyTensor reads its flags once, at
+import, and :mod:`sda.backend` must translate ``THEANO_FLAGS`` / ``.theanorc``
+before that happens.
+"""
+
+import importlib
+
+__version__ = "1.0.0"
+
+_EXPORTS = {
+    "LogisticRegression": "sda.logistic",
+    "HiddenLayer": "sda.layers",
+    "dA": "sda.autoencoder",
+    "SdA": "sda.stacked",
+    "load_data": "sda.data",
+    "tile_raster_images": "sda.utils",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        module = importlib.import_module(_EXPORTS[name])
+        value = getattr(module, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'sda' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,106 @@
+"""Command lines of the scripts: flags in, a configuration out, one clear line for a user's mistake.
+
+Importing this module does not import PyTensor, so ``--help`` is instant and a
+bad ``THEANO_FLAGS`` is reported like any other mistake.
+"""
+
+import argparse
+import sys
+
+from .errors import UserError
+
+
+def int_list(text):
+    try:
+        return [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, e.g. 1000,1000,1000, got {text!r}")
+
+
+def float_list(text):
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, e.g. 0.1,0.2,0.3, got {text!r}")
+
+
+def dataset_help():
+    return ("a directory holding the four MNIST IDX .gz files, or the tutorial's mnist.pkl.gz "
+            "(default: $SDA_DATA, else data/; downloaded when missing and a network exists)")
+
+
+def sda_parser():
+    from .experiment import SdAConfig
+
+    d = SdAConfig()
+    p = argparse.ArgumentParser(
+        prog="train_sda.py",
+        description="Pretrain a stacked denoising autoencoder layer by layer, then finetune it "
+                    "with early stopping (the Deep Learning Tutorials' SdA.py).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--finetune-lr", type=float, default=d.finetune_lr, help="finetuning learning rate")
+    p.add_argument("--pretraining-epochs", type=int, default=d.pretraining_epochs, help="epochs per layer")
+    p.add_argument("--pretrain-lr", type=float, default=d.pretrain_lr, help="pretraining learning rate")
+    p.add_argument("--training-epochs", type=int, default=d.training_epochs,
+                   help="most finetuning epochs (early stopping usually ends sooner)")
+    p.add_argument("--batch-size", type=int, default=d.batch_size, help="minibatch size")
+    p.add_argument("--hidden-layers", type=int_list, default=d.hidden_layers,
+                   help="hidden layer sizes, comma-separated")
+    p.add_argument("--corruption-levels", type=float_list, default=d.corruption_levels,
+                   help="one masking-noise level per layer, comma-separated")
+    p.add_argument("--seed", type=int, default=d.seed, help="seed of all random numbers")
+    p.add_argument("--dataset", default=None, help=dataset_help())
+    p.add_argument("--output-dir", default=d.output_dir, help="where results.json and model.npz go")
+    p.add_argument("--n-train", type=int, default=None, help="use only the first N training examples")
+    p.add_argument("--eval-batch-size", type=int, default=d.eval_batch_size,
+                   help="minibatch size of validation and test (speed only; results do not change)")
+    return p
+
+
+def da_parser():
+    from .experiment import DAConfig
+
+    d = DAConfig()
+    p = argparse.ArgumentParser(
+        prog="train_da.py",
+        description="Train a denoising autoencoder without and with 30%% corruption and save pictures "
+                    "of its filters (the Deep Learning Tutorials' dA.py).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--learning-rate", type=float, default=d.learning_rate, help="SGD learning rate")
+    p.add_argument("--training-epochs", type=int, default=d.training_epochs, help="epochs per dA")
+    p.add_argument("--batch-size", type=int, default=d.batch_size, help="minibatch size")
+    p.add_argument("--n-hidden", type=int, default=d.n_hidden, help="hidden units")
+    p.add_argument("--seed", type=int, default=d.seed, help="seed of all random numbers")
+    p.add_argument("--dataset", default=None, help=dataset_help())
+    p.add_argument("--output-folder", default=d.output_folder, help="where the filter PNGs go")
+    p.add_argument("--n-train", type=int, default=None, help="use only the first N training examples")
+    p.add_argument("--corruption-levels", type=float_list, default=d.corruption_levels,
+                   help="train one dA per level, comma-separated")
+    return p
+
+
+def run_guarded(work):
+    """Runs ``work()``; a :class:`UserError` becomes one line on stderr and its exit code."""
+    try:
+        work()
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+def train_sda_main(argv=None):
+    from .experiment import SdAConfig, run_sda
+
+    args = sda_parser().parse_args(argv)
+    return run_guarded(lambda: run_sda(SdAConfig(**vars(args))))
+
+
+def train_da_main(argv=None):
+    from .experiment import DAConfig, run_da
+
+    args = da_parser().parse_args(argv)
+    return run_guarded(lambda: run_da(DAConfig(**vars(args))))

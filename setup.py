@@ -1,0 +1,13 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="sda",
+    version="1.0.0",
+    description="The Deep Learning Tutorials' denoising and stacked denoising autoencoders on PyTensor",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    packages=find_packages(include=["sda", "sda.*"]),
+    python_requires=">=3.10",
+    install_requires=["pytensor", "numpy", "pillow", "tqdm"],
+    extras_require={"test": ["pytest"]},
+)
