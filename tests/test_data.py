@@ -27,45 +27,7 @@ from sda.data import (
 )
 from sda.errors import DataError, UsageError
 
-TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS = MNIST_FILES
-
-
-# --------------------------------------------------------------------------
-# Helpers: tiny MNIST-like data written as real IDX files
-# --------------------------------------------------------------------------
-
-
-def idx_bytes(array):
-    array = np.asarray(array, dtype=np.uint8)
-    header = struct.pack(">BBBB", 0, 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
-    return header + array.tobytes()
-
-
-def write_idx(path, array, compress=None):
-    raw = idx_bytes(array)
-    if compress is None:
-        compress = path.name.endswith(".gz")
-    path.write_bytes(gzip.compress(raw, mtime=0) if compress else raw)
-    return path
-
-
-def make_arrays(n_train=60, n_test=12, seed=0):
-    rng = np.random.default_rng(seed)
-    train_images = rng.integers(0, 256, size=(n_train, 28, 28), dtype=np.uint8)
-    train_images[0, 0, :2] = (255, 0)  # 255 must map to exactly 1.0
-    return {
-        TRAIN_IMAGES: train_images,
-        TRAIN_LABELS: rng.integers(0, 10, size=n_train, dtype=np.uint8),
-        TEST_IMAGES: rng.integers(0, 256, size=(n_test, 28, 28), dtype=np.uint8),
-        TEST_LABELS: rng.integers(0, 10, size=n_test, dtype=np.uint8),
-    }
-
-
-def write_mnist(folder, arrays):
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, array in arrays.items():
-        write_idx(folder / name, array)
-    return folder
+from fakedata import TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS, idx_bytes, make_arrays, write_idx, write_mnist
 
 
 def md5_table(folder):

@@ -1,0 +1,62 @@
+"""Small MNIST-like data written as real IDX files, for tests that must not need the real MNIST."""
+
+import gzip
+import struct
+
+import numpy as np
+
+from sda.data import MNIST_FILES
+
+TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS = MNIST_FILES
+
+
+def idx_bytes(array):
+    array = np.asarray(array, dtype=np.uint8)
+    header = struct.pack(">BBBB", 0, 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    return header + array.tobytes()
+
+
+def write_idx(path, array, compress=None):
+    raw = idx_bytes(array)
+    if compress is None:
+        compress = path.name.endswith(".gz")
+    path.write_bytes(gzip.compress(raw, mtime=0) if compress else raw)
+    return path
+
+
+def make_arrays(n_train=60, n_test=12, seed=0):
+    """Random pixels and labels: right formats, nothing to learn."""
+    rng = np.random.default_rng(seed)
+    train_images = rng.integers(0, 256, size=(n_train, 28, 28), dtype=np.uint8)
+    train_images[0, 0, :2] = (255, 0)  # 255 must map to exactly 1.0
+    return {
+        TRAIN_IMAGES: train_images,
+        TRAIN_LABELS: rng.integers(0, 10, size=n_train, dtype=np.uint8),
+        TEST_IMAGES: rng.integers(0, 256, size=(n_test, 28, 28), dtype=np.uint8),
+        TEST_LABELS: rng.integers(0, 10, size=n_test, dtype=np.uint8),
+    }
+
+
+def make_learnable_arrays(n_train=360, n_test=60, n_classes=10, seed=0):
+    """Images that can be learned: each class is a fixed random stroke pattern,
+    each image a noisy copy of its class's pattern."""
+    rng = np.random.default_rng(seed)
+    patterns = rng.random((n_classes, 28, 28)) < 0.25
+
+    def draw(n):
+        labels = rng.integers(0, n_classes, size=n)
+        flips = rng.random((n, 28, 28)) < 0.05
+        images = np.where(flips, ~patterns[labels], patterns[labels])
+        return (images * 255).astype(np.uint8), labels.astype(np.uint8)
+
+    train_images, train_labels = draw(n_train)
+    test_images, test_labels = draw(n_test)
+    return {TRAIN_IMAGES: train_images, TRAIN_LABELS: train_labels,
+            TEST_IMAGES: test_images, TEST_LABELS: test_labels}
+
+
+def write_mnist(folder, arrays):
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, array in arrays.items():
+        write_idx(folder / name, array)
+    return folder
