@@ -5,6 +5,8 @@ bad ``THEANO_FLAGS`` is reported like any other mistake.
 """
 
 import argparse
+import os
+import shlex
 import sys
 
 from .errors import UserError
@@ -52,8 +54,11 @@ def sda_parser():
     p.add_argument("--dataset", default=None, help=dataset_help())
     p.add_argument("--output-dir", default=d.output_dir, help="where results.json and model.npz go")
     p.add_argument("--n-train", type=int, default=None, help="use only the first N training examples")
+    p.add_argument("--n-ins", type=int, default=None, help="input size (default: the data's)")
+    p.add_argument("--n-outs", type=int, default=None, help="number of classes (default: largest label + 1)")
     p.add_argument("--eval-batch-size", type=int, default=d.eval_batch_size,
                    help="minibatch size of validation and test (speed only; results do not change)")
+    add_checkpoint_flags(p, "--output-dir")
     return p
 
 
@@ -76,7 +81,22 @@ def da_parser():
     p.add_argument("--n-train", type=int, default=None, help="use only the first N training examples")
     p.add_argument("--corruption-levels", type=float_list, default=d.corruption_levels,
                    help="train one dA per level, comma-separated")
+    add_checkpoint_flags(p, "--output-folder")
     return p
+
+
+def add_checkpoint_flags(p, output_flag):
+    p.add_argument("--resume", action="store_true",
+                   help=f"continue the interrupted run whose checkpoint is in {output_flag} (same flags)")
+    p.add_argument("--checkpoint-every", type=int, default=1,
+                   help="write a checkpoint every N epochs / validations (0: only when interrupted)")
+
+
+def resume_command(argv):
+    """The command line that resumes this run, for the message printed at an interrupt."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    script = os.path.relpath(sys.argv[0]) if sys.argv and sys.argv[0] else "scripts/train_sda.py"
+    return " ".join(shlex.quote(a) for a in ["python", script, *argv] + ([] if "--resume" in argv else ["--resume"]))
 
 
 def run_guarded(work):
@@ -84,7 +104,7 @@ def run_guarded(work):
     try:
         work()
     except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"{error.prefix}: {error}", file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
@@ -96,11 +116,11 @@ def train_sda_main(argv=None):
     from .experiment import SdAConfig, run_sda
 
     args = sda_parser().parse_args(argv)
-    return run_guarded(lambda: run_sda(SdAConfig(**vars(args))))
+    return run_guarded(lambda: run_sda(SdAConfig(**vars(args)), resume_command=resume_command(argv)))
 
 
 def train_da_main(argv=None):
     from .experiment import DAConfig, run_da
 
     args = da_parser().parse_args(argv)
-    return run_guarded(lambda: run_da(DAConfig(**vars(args))))
+    return run_guarded(lambda: run_da(DAConfig(**vars(args)), resume_command=resume_command(argv)))

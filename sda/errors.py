@@ -11,6 +11,7 @@ class UserError(Exception):
     """A problem the user can fix; ``str(error)`` is the one line they see."""
 
     exit_code = 1
+    prefix = "error"
 
 
 class UsageError(UserError):
@@ -29,3 +30,13 @@ class DataError(UserError):
 
 class TrainingError(UserError):
     """Training cannot go on (e.g. the cost became NaN)."""
+
+
+class RunInterrupted(UserError):
+    """SIGINT/SIGTERM stopped a run after writing a checkpoint."""
+
+    prefix = "stopped"
+
+    def __init__(self, message, exit_code):
+        super().__init__(message)
+        self.exit_code = exit_code

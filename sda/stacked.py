@@ -237,25 +237,36 @@ class SdA:
 
     # ----- parameters as arrays (best-model snapshots, model.npz, checkpoints) -----
 
-    def get_param_arrays(self):
+    def get_param_arrays(self, with_visible_biases=False):
         """The MLP's parameters as a dict of arrays named as in ``model.npz``:
-        ``hidden_W_0, hidden_b_0, ..., logistic_W, logistic_b`` (W is (n_in, n_out))."""
-        return {name: variable.get_value() for name, variable in self._named_params().items()}
+        ``hidden_W_0, hidden_b_0, ..., logistic_W, logistic_b`` (W is (n_in, n_out)).
+
+        :param with_visible_biases: also the dAs' visible biases
+            ``dA_b_prime_0, ...`` (not part of the MLP, but part of a checkpoint)
+        """
+        return {name: variable.get_value() for name, variable in self._named_params(with_visible_biases).items()}
 
     def set_param_arrays(self, arrays):
         """Load arrays named as by :meth:`get_param_arrays` into the shared variables."""
-        for name, variable in self._named_params().items():
+        named = self._named_params(with_visible_biases=any(k.startswith("dA_b_prime_") for k in arrays))
+        missing = sorted(set(named) - set(arrays))
+        if missing:
+            raise ValueError(f"missing parameters: {', '.join(missing)}")
+        for name, variable in named.items():
             value = numpy.asarray(arrays[name])
             expected = variable.get_value(borrow=True).shape
             if value.shape != expected:
                 raise ValueError(f"{name} has shape {value.shape}, the model expects {expected}")
             variable.set_value(value.astype(variable.dtype))
 
-    def _named_params(self):
+    def _named_params(self, with_visible_biases=False):
         named = {}
         for i, layer in enumerate(self.sigmoid_layers):
             named[f"hidden_W_{i}"] = layer.W
             named[f"hidden_b_{i}"] = layer.b
         named["logistic_W"] = self.logLayer.W
         named["logistic_b"] = self.logLayer.b
+        if with_visible_biases:
+            for i, dA_layer in enumerate(self.dA_layers):
+                named[f"dA_b_prime_{i}"] = dA_layer.b_prime
         return named

@@ -3,9 +3,21 @@
 Both scripts call these (``train_da.py`` trains a single dA with
 :func:`train_epochs`, ``train_sda.py`` runs :func:`pretrain_sda` and
 :func:`finetune_sda`).  They print the tutorial's log lines so that logs can be
-compared with the tutorial's, and after every epoch (pretraining) or every
-validation (finetuning) they call an optional hook with their complete state,
-which is what checkpoints are made of.
+compared with the tutorial's.
+
+Every loop keeps its whole position in a small state object (epoch, next
+minibatch, costs so far, early-stopping bookkeeping) that the caller may pass in
+to resume from, and calls a hook after every epoch (pretraining) or validation
+(finetuning): that is what checkpoints are made of.  A :class:`StopRequest`
+(set by a signal handler) makes a loop return control after the minibatch in
+progress by raising :class:`Interrupted`, its state describing exactly where it
+stopped.
+
+Minibatches are run by *runners*: ``run(first, stop)`` trains on minibatches
+``first .. stop - 1`` and returns their costs, or fewer of them if it stopped
+early for a stop request.  :func:`minibatch_runner` calls a compiled step
+function once per minibatch, as the tutorial does; faster runners (several
+minibatches per compiled call) plug in the same way.
 """
 
 import math
@@ -16,14 +28,33 @@ import numpy
 from .errors import TrainingError
 
 
-def minibatch_epoch(step, n_batches, **inputs):
-    """An epoch runner: calls the compiled ``step(index, **inputs)`` on every
-    minibatch index in turn and returns the costs it gave."""
+class StopRequest:
+    """A flag that a signal handler sets to ask the loops to stop cleanly."""
 
-    def run_epoch(first=0, stop=n_batches):
-        return [step(index, **inputs) for index in range(first, stop)]
+    def __init__(self):
+        self.signal = None
 
-    return run_epoch
+    def __bool__(self):
+        return self.signal is not None
+
+
+class Interrupted(Exception):
+    """Raised by a loop that stopped at a stop request; its state says where."""
+
+
+def minibatch_runner(step, stop=None, **inputs):
+    """A runner calling the compiled ``step(index, **inputs)`` on each minibatch
+    in turn (the tutorial's loop body), checking ``stop`` after each."""
+
+    def run(first, stop_index):
+        costs = []
+        for index in range(first, stop_index):
+            costs.append(float(step(index, **inputs)))
+            if stop:
+                break
+        return costs
+
+    return run
 
 
 def check_cost(cost, where, learning_rate):
@@ -31,71 +62,91 @@ def check_cost(cost, where, learning_rate):
     if not math.isfinite(cost):
         raise TrainingError(
             f"the cost became {cost} in {where}: training diverged, most likely because the learning rate "
-            f"({learning_rate:g}) is too large; lower it and run again")
+            f"({learning_rate:g}) is too large; lower it and run again (the last checkpoint, if any, is kept)")
 
 
-def train_epochs(run_epoch, epochs, log_line, learning_rate, first_epoch=0, after_epoch=None, where="training"):
-    """Runs ``run_epoch()`` for epochs ``first_epoch .. epochs - 1``, printing
-    ``log_line % (epoch, mean cost)`` after each, and returns the mean costs.
+def run_minibatches(run, position, stop_index, stop):
+    """Runs minibatches ``position.minibatch .. stop_index - 1``, appending
+    their costs to ``position.epoch_costs``; raises :class:`Interrupted` if a
+    stop request arrives before the range is done."""
+    while position.minibatch < stop_index:
+        if stop:
+            raise Interrupted()
+        costs = run(position.minibatch, stop_index)
+        position.epoch_costs.extend(float(c) for c in costs)
+        position.minibatch += len(costs)
 
-    :param after_epoch: called as ``after_epoch(epoch, mean_cost)`` once an
-        epoch is complete (checkpoints hook here)
+
+@dataclass
+class EpochProgress:
+    """Where an epoch loop stands: the epoch under way (0-based), its next
+    minibatch, the costs of its minibatches so far, and the mean cost of every
+    finished epoch."""
+
+    epoch: int = 0
+    minibatch: int = 0
+    epoch_costs: list = field(default_factory=list)
+    mean_costs: list = field(default_factory=list)
+
+
+def train_epochs(run, n_batches, epochs, log_line, learning_rate, progress=None, after_epoch=None, stop=None,
+                 where="training"):
+    """Trains for epochs ``progress.epoch .. epochs - 1`` with the runner
+    ``run``, printing ``log_line(epoch, mean cost)`` after each epoch.
+
+    :param after_epoch: called as ``after_epoch(progress)`` after every epoch
+    :returns: the :class:`EpochProgress`, with the mean cost of every epoch
     """
-    mean_costs = []
-    for epoch in range(first_epoch, epochs):
-        mean_cost = float(numpy.mean(run_epoch(), dtype="float64"))
-        check_cost(mean_cost, f"{where}, epoch {epoch}", learning_rate)
-        log_line(epoch, mean_cost)
-        mean_costs.append(mean_cost)
+    progress = progress or EpochProgress()
+    while progress.epoch < epochs:
+        run_minibatches(run, progress, n_batches, stop)
+        mean_cost = float(numpy.mean(progress.epoch_costs, dtype="float64"))
+        check_cost(mean_cost, f"{where}, epoch {progress.epoch}", learning_rate)
+        log_line(progress.epoch, mean_cost)
+        progress.mean_costs.append(mean_cost)
+        progress.epoch, progress.minibatch, progress.epoch_costs = progress.epoch + 1, 0, []
         if after_epoch is not None:
-            after_epoch(epoch, mean_cost)
-    return mean_costs
+            after_epoch(progress)
+    return progress
 
 
 @dataclass
 class PretrainingState:
-    """Where layer-wise pretraining stands: the next (layer, epoch) to run and
-    the mean cost of every finished epoch of every layer."""
+    """Where layer-wise pretraining stands: the layer under way and its
+    :class:`EpochProgress`, and the mean costs of the finished layers."""
 
     layer: int = 0
-    epoch: int = 0
-    costs: list = field(default_factory=list)  # costs[layer] = [mean cost of each epoch]
+    progress: EpochProgress = field(default_factory=EpochProgress)
+    costs: list = field(default_factory=list)  # costs[layer] = mean cost of each epoch, finished layers
+
+    def all_costs(self):
+        """Mean cost of every finished epoch of every layer, the current one included."""
+        return self.costs + [self.progress.mean_costs]
+
+    @classmethod
+    def from_dict(cls, d):
+        return cls(layer=d["layer"], progress=EpochProgress(**d["progress"]), costs=d["costs"])
 
 
-def pretrain_sda(pretraining_fns, n_train_batches, epochs, learning_rate, corruption_levels, log,
-                 state=None, after_epoch=None, epoch_runners=None):
+def pretrain_sda(runners, n_train_batches, epochs, learning_rate, log, state=None, after_epoch=None, stop=None):
     """Greedy layer-wise pretraining: trains each layer's dA in turn, the
     layers below it already trained (the tutorial's ``PRETRAINING THE MODEL``).
 
-    :param pretraining_fns: from ``SdA.pretraining_functions``
-    :param epoch_runners: optional, one ``run_epoch()`` per layer to use
-        instead of calling ``pretraining_fns`` minibatch by minibatch (the
-        fast paths plug in here)
+    :param runners: one runner per layer, e.g.
+        ``minibatch_runner(pretraining_fns[i], corruption=c[i], lr=lr)``
     :param state: a :class:`PretrainingState` to resume from
     :param after_epoch: called as ``after_epoch(state)`` after every epoch
     """
     state = state or PretrainingState()
-    while len(state.costs) < len(pretraining_fns):
-        state.costs.append([])
-    for layer in range(state.layer, len(pretraining_fns)):
-        if epoch_runners is not None:
-            run_epoch = epoch_runners[layer]
-        else:
-            run_epoch = minibatch_epoch(pretraining_fns[layer], n_train_batches,
-                                        corruption=corruption_levels[layer], lr=learning_rate)
-
-        def finished_epoch(epoch, mean_cost, layer=layer):
-            state.costs[layer].append(mean_cost)
-            state.layer, state.epoch = (layer, epoch + 1) if epoch + 1 < epochs else (layer + 1, 0)
-            if after_epoch is not None:
-                after_epoch(state)
-
-        train_epochs(run_epoch, epochs,
-                     lambda epoch, cost, layer=layer: log("Pre-training layer %i, epoch %d, cost %f"
-                                                          % (layer, epoch, cost)),
-                     learning_rate, first_epoch=state.epoch if layer == state.layer else 0,
-                     after_epoch=finished_epoch, where=f"pretraining layer {layer}")
-    state.layer, state.epoch = len(pretraining_fns), 0
+    while state.layer < len(runners):
+        layer = state.layer
+        train_epochs(runners[layer], n_train_batches, epochs,
+                     lambda epoch, cost: log("Pre-training layer %i, epoch %d, cost %f" % (layer, epoch, cost)),
+                     learning_rate, progress=state.progress,
+                     after_epoch=None if after_epoch is None else lambda progress: after_epoch(state),
+                     stop=stop, where=f"pretraining layer {layer}")
+        state.costs.append(state.progress.mean_costs)
+        state.layer, state.progress = layer + 1, EpochProgress()
     return state
 
 
@@ -110,7 +161,10 @@ class EarlyStoppingState:
     best_validation_loss: float = math.inf
     best_iter: int = 0
     test_score: float = 0.0
-    epoch: int = 0  # epochs started so far
+    epoch: int = 0  # epochs started so far (1-based, as in the tutorial)
+    in_epoch: bool = False  # True while epoch `epoch` is under way
+    minibatch: int = 0  # next minibatch of the epoch under way
+    epoch_costs: list = field(default_factory=list)
     done_looping: bool = False
     history: list = field(default_factory=list)  # one dict per validation
 
@@ -123,8 +177,8 @@ class EarlyStoppingState:
         return asdict(self)
 
 
-def finetune_sda(train_fn, valid_score, test_score, n_train_batches, training_epochs, learning_rate, log,
-                 state=None, after_validation=None, on_new_best=None, run_epoch=None):
+def finetune_sda(run, valid_score, test_score, n_train_batches, training_epochs, learning_rate, log,
+                 state=None, after_validation=None, on_new_best=None, stop=None):
     """Finetunes the whole network by SGD with the tutorial's early stopping.
 
     Validation happens once per epoch (the tutorial's ``validation_frequency``
@@ -136,31 +190,32 @@ def finetune_sda(train_fn, valid_score, test_score, n_train_batches, training_ep
     loop ends after ``training_epochs`` epochs or once the iteration count
     reaches the patience.
 
-    :param run_epoch: optional ``run_epoch(first, stop)`` training on
-        minibatches ``first .. stop - 1`` and returning their costs; defaults to
-        calling ``train_fn`` on each minibatch
+    :param run: the runner, e.g. ``minibatch_runner(train_fn)``
     :param after_validation: called as ``after_validation(state)`` after every
-        validation (checkpoints hook here)
+        validation, and at the end (checkpoints hook here)
     """
     state = state or EarlyStoppingState.start(n_train_batches)
-    run_epoch = run_epoch or minibatch_epoch(train_fn, n_train_batches)
     n = n_train_batches
 
-    while state.epoch < training_epochs and not state.done_looping:
-        state.epoch += 1
+    while not state.done_looping:
+        if not state.in_epoch:
+            if state.epoch >= training_epochs:
+                break
+            state.epoch, state.in_epoch = state.epoch + 1, True
         epoch = state.epoch
         first_iter = (epoch - 1) * n
         # The tutorial checks `patience <= iter` after every minibatch; patience
         # only changes at validations, at the end of an epoch, so the epoch
         # stops early exactly at the first iteration reaching the patience.
         last_index = min(n - 1, max(0, math.ceil(state.patience) - first_iter))
-        costs = run_epoch(0, last_index + 1)
-        check_cost(float(numpy.mean(costs, dtype="float64")), f"finetuning, epoch {epoch}", learning_rate)
+        run_minibatches(run, state, last_index + 1, stop)
+        train_cost = float(numpy.mean(state.epoch_costs, dtype="float64"))
+        check_cost(train_cost, f"finetuning, epoch {epoch}", learning_rate)
         iter = first_iter + last_index
         if last_index == n - 1:
             this_validation_loss = float(numpy.mean(valid_score(), dtype="float64"))
             log("epoch %i, minibatch %i/%i, validation error %f %%" % (epoch, n, n, this_validation_loss * 100.0))
-            record = {"epoch": epoch, "iter": iter, "train_cost": float(numpy.mean(costs, dtype="float64")),
+            record = {"epoch": epoch, "iter": iter, "train_cost": train_cost,
                       "validation_error": this_validation_loss, "test_error": None}
             # if we got the best validation score until now
             if this_validation_loss < state.best_validation_loss:
@@ -179,6 +234,7 @@ def finetune_sda(train_fn, valid_score, test_score, n_train_batches, training_ep
             state.history.append(record)
         if state.patience <= iter:
             state.done_looping = True
+        state.in_epoch, state.minibatch, state.epoch_costs = False, 0, []
         if after_validation is not None:
             after_validation(state)
     return state

@@ -6,7 +6,8 @@ import numpy
 import pytest
 
 from sda.errors import TrainingError
-from sda.training import EarlyStoppingState, finetune_sda, pretrain_sda, train_epochs
+from sda.training import (EarlyStoppingState, EpochProgress, Interrupted, PretrainingState, StopRequest,
+                          finetune_sda, minibatch_runner, pretrain_sda, train_epochs)
 
 
 def structured_data(n=120, n_ins=16, n_classes=3, seed=0):
@@ -35,7 +36,8 @@ def test_pretraining_cost_falls():
               corruption_levels=[0.1, 0.2])
     fns = sda.pretraining_functions(sets[0][0], batch_size=4)
     logged = []
-    state = pretrain_sda(fns, 20, epochs=8, learning_rate=0.1, corruption_levels=[0.1, 0.2], log=logged.append)
+    runners = [minibatch_runner(fn, corruption=c, lr=0.1) for fn, c in zip(fns, [0.1, 0.2])]
+    state = pretrain_sda(runners, 20, epochs=8, learning_rate=0.1, log=logged.append)
     for costs in state.costs:
         assert len(costs) == 8 and costs[-1] < costs[0] * 0.9
     assert logged[0].startswith("Pre-training layer 0, epoch 0, cost ")
@@ -50,7 +52,7 @@ def test_finetuning_error_falls_and_logs_like_the_tutorial():
     train_fn, valid_score, test_score = sda.build_finetune_functions(sets, batch_size=4, learning_rate=0.5)
     initial = numpy.mean(valid_score())
     logged = []
-    state = finetune_sda(train_fn, valid_score, test_score, 20, 15, 0.5, logged.append)
+    state = finetune_sda(minibatch_runner(train_fn), valid_score, test_score, 20, 15, 0.5, logged.append)
     assert state.best_validation_loss < initial and state.best_validation_loss <= 0.1
     assert logged[0] == "epoch 1, minibatch 20/20, validation error %f %%" % (state.history[0]["validation_error"] * 100)
     assert any(line.startswith("     epoch 1, minibatch 20/20, test error of best model") for line in logged)
@@ -106,7 +108,8 @@ def test_early_stopping_matches_the_tutorial_loop(losses, n_batches):
     (ref_best, ref_iter, ref_test, ref_epoch, ref_calls), ref_seq = run(
         lambda t, v, s: tutorial_loop(t, v, s, n_batches, 60))
     (state), seq = run(
-        lambda t, v, s: finetune_sda(t, lambda: [v()], lambda: [s()], n_batches, 60, 0.1, lambda line: None))
+        lambda t, v, s: finetune_sda(minibatch_runner(t), lambda: [v()], lambda: [s()], n_batches, 60, 0.1,
+                                     lambda line: None))
     assert state.best_validation_loss == ref_best
     assert state.best_iter == ref_iter
     assert state.test_score == ref_test
@@ -120,7 +123,8 @@ def test_resumed_early_stopping_state_continues_identically():
 
     def run(state=None, start=0):
         it = iter(losses[start:])
-        return finetune_sda(lambda i: 0.0, lambda: [next(it)], lambda: [0.1], 2, 60, 0.1, lambda line: None,
+        return finetune_sda(minibatch_runner(lambda i: 0.0), lambda: [next(it)], lambda: [0.1], 2, 60, 0.1,
+                            lambda line: None,
                             state=state, after_validation=lambda s: states.append(EarlyStoppingState(**s.as_dict())))
 
     full = run()
@@ -131,4 +135,77 @@ def test_resumed_early_stopping_state_continues_identically():
 
 def test_nan_cost_stops_with_a_clear_message():
     with pytest.raises(TrainingError, match=r"pretraining layer 1, epoch 2.*learning rate \(0.5\)"):
-        train_epochs(lambda: [math.nan], 5, lambda e, c: None, 0.5, first_epoch=2, where="pretraining layer 1")
+        train_epochs(lambda first, stop: [math.nan] * (stop - first), 3, 5, lambda e, c: None, 0.5,
+                     progress=EpochProgress(epoch=2), where="pretraining layer 1")
+
+
+def counting_runner(calls):
+    """A runner whose cost is a deterministic function of how many steps came before."""
+    def step(index):
+        calls.append(index)
+        return 1.0 / len(calls)
+    return step
+
+
+def test_stop_request_interrupts_pretraining_and_resumes_exactly():
+    def run(stop_after=None):
+        calls, lines = [], []
+        stop = StopRequest()
+        step = counting_runner(calls)
+
+        def stepping(index):
+            if stop_after is not None and len(calls) + 1 == stop_after:
+                stop.signal = "SIGINT"  # arrives during this minibatch
+            return step(index)
+
+        runners = [minibatch_runner(stepping, stop) for _ in range(2)]
+        state = PretrainingState()
+        try:
+            pretrain_sda(runners, 5, 3, 0.1, lines.append, state=state, stop=stop)
+            return state, calls, lines, False
+        except Interrupted:
+            return state, calls, lines, True
+
+    full_state, full_calls, full_lines, interrupted = run()
+    assert not interrupted and len(full_calls) == 2 * 3 * 5
+    for stop_after in (1, 7, 15, 16, 23):
+        state, calls, lines, interrupted = run(stop_after)
+        assert interrupted and len(calls) == stop_after  # the minibatch in progress was finished
+        # resume from the state it stopped in; the remaining calls continue the count
+        resumed_lines = []
+        step = counting_runner(calls)
+        runners = [minibatch_runner(step) for _ in range(2)]
+        pretrain_sda(runners, 5, 3, 0.1, resumed_lines.append, state=state)
+        assert calls == full_calls
+        assert lines + resumed_lines == full_lines
+        assert state.costs == full_state.costs
+
+
+def test_stop_request_interrupts_finetuning_and_resumes_exactly():
+    losses = [0.5 - 0.01 * i for i in range(40)]
+
+    def validations():
+        it = iter(losses)
+        return lambda: [next(it)]
+
+    full = finetune_sda(minibatch_runner(lambda i: 0.5), validations(), lambda: [0.2], 4, 12, 0.1,
+                        lambda line: None)
+    for stop_after in (1, 4, 9, 30):
+        stop = StopRequest()
+        count = []
+
+        def step(index):
+            count.append(index)
+            if len(count) == stop_after:
+                stop.signal = "SIGTERM"
+            return 0.5
+
+        state = EarlyStoppingState.start(4)
+        valid = validations()
+        with pytest.raises(Interrupted):
+            finetune_sda(minibatch_runner(step, stop), valid, lambda: [0.2], 4, 12, 0.1, lambda line: None,
+                         state=state, stop=stop)
+        assert len(count) == stop_after
+        finetune_sda(minibatch_runner(step), valid, lambda: [0.2], 4, 12, 0.1, lambda line: None, state=state)
+        assert state.as_dict() == full.as_dict()
+        assert len(count) == 4 * 12
