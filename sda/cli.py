@@ -26,6 +26,13 @@ def float_list(text):
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, e.g. 0.1,0.2,0.3, got {text!r}")
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, but a mistake is one line (argparse adds the whole usage)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
 def dataset_help():
     return ("a directory holding the four MNIST IDX .gz files, or the tutorial's mnist.pkl.gz "
             "(default: $SDA_DATA, else data/; downloaded when missing and a network exists)")
@@ -35,7 +42,7 @@ def sda_parser():
     from .experiment import SdAConfig
 
     d = SdAConfig()
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog="train_sda.py",
         description="Pretrain a stacked denoising autoencoder layer by layer, then finetune it "
                     "with early stopping (the Deep Learning Tutorials' SdA.py).",
@@ -66,7 +73,7 @@ def da_parser():
     from .experiment import DAConfig
 
     d = DAConfig()
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog="train_da.py",
         description="Train a denoising autoencoder without and with 30%% corruption and save pictures "
                     "of its filters (the Deep Learning Tutorials' dA.py).",
