@@ -9,5 +9,5 @@ setup(
     packages=find_packages(include=["sda", "sda.*"]),
     python_requires=">=3.10",
     install_requires=["pytensor", "numpy", "pillow", "tqdm"],
-    extras_require={"test": ["pytest"]},
+    extras_require={"test": ["pytest", "matplotlib"], "plots": ["matplotlib"]},
 )

@@ -131,3 +131,22 @@ def train_da_main(argv=None):
 
     args = da_parser().parse_args(argv)
     return run_guarded(lambda: run_da(DAConfig(**vars(args)), resume_command=resume_command(argv)))
+
+
+def evaluate_parser():
+    p = Parser(prog="evaluate.py",
+               description="Evaluate a model.npz written by train_sda.py on the MNIST test set (test error, "
+                           "per-class errors, confusion matrix), or classify image files.",
+               formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("model", help="model.npz, or the output directory holding it")
+    p.add_argument("images", nargs="*", help="image files to classify (any size or mode)")
+    p.add_argument("--dataset", default=None, help=dataset_help())
+    p.add_argument("--output-dir", default=None, help="where confusion_matrix.png goes (default: beside the model)")
+    return p
+
+
+def evaluate_main(argv=None):
+    from .evaluate import run_evaluate
+
+    args = evaluate_parser().parse_args(argv)
+    return run_guarded(lambda: run_evaluate(args.model, args.dataset, args.images, args.output_dir))

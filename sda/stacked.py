@@ -270,3 +270,48 @@ class SdA:
             for i, dA_layer in enumerate(self.dA_layers):
                 named[f"dA_b_prime_{i}"] = dA_layer.b_prime
         return named
+
+    # ----- using a trained model: rebuild from model.npz, predict, encode -----
+
+    @classmethod
+    def from_param_arrays(cls, arrays, seed=0):
+        """An SdA whose parameters are ``arrays`` (named as in ``model.npz``);
+        the layer sizes follow from the arrays' shapes."""
+        sizes, i = [], 0
+        while f"hidden_W_{i}" in arrays:
+            sizes.append(numpy.shape(arrays[f"hidden_W_{i}"])[1])
+            i += 1
+        if not sizes or "logistic_W" not in arrays:
+            raise ValueError("expected arrays hidden_W_0, hidden_b_0, ..., logistic_W, logistic_b")
+        n_ins = numpy.shape(arrays["hidden_W_0"])[0]
+        n_outs = numpy.shape(arrays["logistic_W"])[1]
+        sda = cls(numpy.random.RandomState(seed), n_ins=n_ins, hidden_layers_sizes=sizes, n_outs=n_outs,
+                  corruption_levels=[0.0] * len(sizes))
+        sda.set_param_arrays(arrays)
+        return sda
+
+    def _compiled(self, name, output):
+        cache = self.__dict__.setdefault("_compiled_cache", {})
+        if name not in cache:
+            cache[name] = pytensor.function([self.x], output, mode=compile_mode())
+        return cache[name]
+
+    def _in_batches(self, fn, x, batch_size=1000):
+        x = numpy.asarray(x, dtype=floatX)
+        if x.ndim != 2 or x.shape[1] != self.n_ins:
+            raise ValueError(f"expected inputs of shape (n, {self.n_ins}), got {x.shape}")
+        return numpy.concatenate([fn(x[i:i + batch_size]) for i in range(0, len(x), batch_size)]) if len(x) else \
+            fn(x)
+
+    def predict_proba(self, x):
+        """Class probabilities ``p(y | x)``, one row per row of the array ``x``."""
+        return self._in_batches(self._compiled("proba", self.logLayer.p_y_given_x), x)
+
+    def predict(self, x):
+        """The most probable class of each row of ``x``."""
+        return self._in_batches(self._compiled("predict", self.logLayer.y_pred), x)
+
+    def encode(self, x, layer=-1):
+        """The hidden representation h(x) of ``layer`` (default: the top one) of each row of ``x``."""
+        index = range(self.n_layers)[layer]
+        return self._in_batches(self._compiled(f"encode{index}", self.sigmoid_layers[index].output), x)

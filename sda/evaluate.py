@@ -1,0 +1,128 @@
+"""Evaluating a trained SdA: test error, per-class errors, confusion matrix, and
+classifying image files the way MNIST digits were prepared."""
+
+import os
+
+import numpy
+
+from .errors import DataError
+
+
+def confusion_matrix(labels, predictions, n_classes):
+    """``m[i, j]`` = how many examples of class ``i`` were predicted as ``j``."""
+    matrix = numpy.zeros((n_classes, n_classes), dtype=numpy.int64)
+    numpy.add.at(matrix, (numpy.asarray(labels), numpy.asarray(predictions)), 1)
+    return matrix
+
+
+def per_class_error_percent(matrix):
+    """Error rate of each true class, in percent (NaN for a class with no example)."""
+    totals = matrix.sum(axis=1)
+    with numpy.errstate(invalid="ignore", divide="ignore"):
+        return 100.0 * (totals - numpy.diag(matrix)) / totals
+
+
+def format_confusion(matrix):
+    """The confusion matrix as a text table (rows: true class, columns: predicted)."""
+    n = len(matrix)
+    width = max(5, len(str(matrix.max())) + 1)
+    lines = ["true\\pred" + "".join(f"{j:>{width}}" for j in range(n)) + "   error %"]
+    for i, (row, error) in enumerate(zip(matrix, per_class_error_percent(matrix))):
+        lines.append(f"{i:>9}" + "".join(f"{v:>{width}}" for v in row) + f"   {error:7.2f}")
+    return "\n".join(lines)
+
+
+def save_confusion_png(matrix, path, title="Confusion matrix"):
+    from .plots import plot_confusion
+
+    plot_confusion(matrix, path, title)
+    return path
+
+
+def image_to_mnist(path, side=28):
+    """Reads an image file of any size or mode and prepares it as MNIST's digits
+    were: grey levels, white digit on black (inverted when the background is
+    light), the digit's bounding box scaled to fit 20×20 keeping its aspect
+    ratio, then placed in a 28×28 frame with its centre of mass at the centre.
+    Returns a float vector of ``side * side`` values in [0, 1]."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            image.load()
+            grey = numpy.asarray(image.convert("L"), dtype=numpy.float64) / 255.0
+    except (UnidentifiedImageError, OSError) as error:
+        raise DataError(f"{path} is not an image file Pillow can read ({error.__class__.__name__}): "
+                        f"give PNG, JPEG or other image files") from None
+    # MNIST digits are light on dark: a light border means a dark digit on paper
+    border = numpy.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
+    if border.mean() > 0.5:
+        grey = 1.0 - grey
+    grey = numpy.clip(grey - numpy.median(border if border.mean() <= 0.5 else 1.0 - border), 0, None)
+    if grey.max() <= 0:
+        return numpy.zeros(side * side)
+    rows, cols = numpy.nonzero(grey > 0.1 * grey.max())
+    digit = grey[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
+    box = side * 20 // 28
+    scale = box / max(digit.shape)
+    new_size = (max(1, round(digit.shape[1] * scale)), max(1, round(digit.shape[0] * scale)))
+    digit = numpy.asarray(Image.fromarray((digit / digit.max() * 255).astype(numpy.uint8)).resize(
+        new_size, Image.LANCZOS), dtype=numpy.float64) / 255.0
+    frame = numpy.zeros((side, side))
+    # centre of mass at the centre of the frame, as in MNIST
+    total = digit.sum()
+    cy = (numpy.arange(digit.shape[0])[:, None] * digit).sum() / total
+    cx = (numpy.arange(digit.shape[1])[None, :] * digit).sum() / total
+    top = int(round(side / 2 - cy - 0.5))
+    left = int(round(side / 2 - cx - 0.5))
+    top = min(max(top, 0), side - digit.shape[0])
+    left = min(max(left, 0), side - digit.shape[1])
+    frame[top:top + digit.shape[0], left:left + digit.shape[1]] = digit
+    return numpy.clip(frame, 0.0, 1.0).reshape(-1)
+
+
+def evaluate_model(sda, test_x, test_y):
+    """Test error, confusion matrix and per-class errors of ``sda`` on a set."""
+    predictions = sda.predict(test_x)
+    matrix = confusion_matrix(test_y, predictions, sda.n_outs)
+    return {"test_error_percent": float(100.0 * numpy.mean(predictions != test_y)),
+            "per_class_error_percent": per_class_error_percent(matrix).tolist(),
+            "confusion_matrix": matrix.tolist()}
+
+
+def classify_images(sda, paths):
+    """``[(path, predicted class, class probabilities)]`` for image files."""
+    side = int(round(sda.n_ins ** 0.5))
+    if side * side != sda.n_ins:
+        raise DataError(f"the model takes {sda.n_ins} inputs, not a square image: it cannot classify image files")
+    x = numpy.stack([image_to_mnist(p, side) for p in paths])
+    probabilities = sda.predict_proba(x)
+    return [(os.fspath(p), int(numpy.argmax(row)), row) for p, row in zip(paths, probabilities)]
+
+
+def run_evaluate(model_path, dataset=None, images=(), output_dir=None, log=print):
+    """``scripts/evaluate.py``: classify ``images`` if given, else report the
+    test error, per-class errors and confusion matrix (text and PNG)."""
+    from .model_io import load_model
+
+    sda = load_model(model_path)
+    if images:
+        for path, label, probabilities in classify_images(sda, images):
+            log(f"{path}: {label} (p={probabilities[label]:.3f})")
+        return None
+
+    from .data import load_mnist_arrays
+
+    _, _, (test_x, test_y) = load_mnist_arrays(dataset)
+    if test_x.shape[1] != sda.n_ins:
+        raise DataError(f"the test images have {test_x.shape[1]} pixels but the model takes {sda.n_ins}: "
+                        f"give the dataset the model was trained on")
+    report = evaluate_model(sda, test_x, test_y)
+    matrix = numpy.array(report["confusion_matrix"])
+    log("test error %f %%" % report["test_error_percent"])
+    log(format_confusion(matrix))
+    output_dir = output_dir or (model_path if os.path.isdir(model_path) else os.path.dirname(model_path) or ".")
+    png = save_confusion_png(matrix, os.path.join(output_dir, "confusion_matrix.png"),
+                             f"Test error {report['test_error_percent']:.2f} %")
+    log(f"confusion matrix written to {png}")
+    return report

@@ -1,0 +1,61 @@
+"""Pictures of a run: learning curves, confusion matrices (matplotlib, an optional extra)."""
+
+from .errors import UsageError
+
+
+def pyplot():
+    try:
+        import matplotlib
+    except ImportError:
+        raise UsageError("plots need matplotlib: pip install -e '.[plots]'") from None
+    matplotlib.use("Agg")  # files only, no screen needed
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_confusion(matrix, path, title):
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(6, 5.4))
+    image = ax.imshow(matrix, cmap="Blues")
+    n = len(matrix)
+    for i in range(n):
+        for j in range(n):
+            ax.text(j, i, str(matrix[i][j]), ha="center", va="center", fontsize=7,
+                    color="white" if matrix[i][j] > 0.5 * max(map(max, matrix)) else "black")
+    ax.set_xticks(range(n))
+    ax.set_yticks(range(n))
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.set_title(title)
+    fig.colorbar(image, ax=ax)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_learning_curves(results, path):
+    """Pretraining cost per epoch of each layer; validation and test error per finetuning epoch."""
+    plt = pyplot()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    for layer, costs in enumerate(results.get("pretraining_costs", [])):
+        left.plot(range(1, len(costs) + 1), costs, marker="o", markersize=3, label=f"layer {layer}")
+    left.set_xlabel("pretraining epoch")
+    left.set_ylabel("reconstruction cross-entropy")
+    left.set_title("Pretraining")
+    if results.get("pretraining_costs"):
+        left.legend()
+    history = results.get("validation_history", [])
+    epochs = [h["epoch"] for h in history]
+    right.plot(epochs, [100 * h["validation_error"] for h in history], marker="o", markersize=3,
+               label="validation error")
+    tested = [h for h in history if h.get("test_error") is not None]
+    right.plot([h["epoch"] for h in tested], [100 * h["test_error"] for h in tested], marker="s", markersize=3,
+               linestyle="none", label="test error (at new best validation)")
+    right.set_xlabel("finetuning epoch")
+    right.set_ylabel("error (%)")
+    right.set_title("Finetuning")
+    right.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
