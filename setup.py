@@ -8,6 +8,6 @@ setup(
     long_description_content_type="text/markdown",
     packages=find_packages(include=["sda", "sda.*"]),
     python_requires=">=3.10",
-    install_requires=["pytensor", "numpy", "pillow", "tqdm"],
-    extras_require={"test": ["pytest", "matplotlib"], "plots": ["matplotlib"]},
+    install_requires=["pytensor", "numpy", "pillow", "tqdm", "matplotlib"],
+    extras_require={"test": ["pytest"]},
 )

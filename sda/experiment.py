@@ -329,8 +329,20 @@ def run_sda(config, script="train_sda.py", resume_command=None):
         **run_metadata(),
     }
     write_json(os.path.join(output_dir, "results.json"), results)
+    write_pictures(results, best_params or sda.get_param_arrays(), output_dir, n_ins)
     checkpointer.remove()
     return results
+
+
+def write_pictures(results, arrays, output_dir, n_ins):
+    """learning_curves.png, and the filters of every layer (when the inputs are square images)."""
+    from .plots import plot_learning_curves
+    from .utils import save_layer_filters
+
+    plot_learning_curves(results, os.path.join(output_dir, "learning_curves.png"))
+    side = int(round(n_ins ** 0.5))
+    if side * side == n_ins:
+        save_layer_filters(arrays, output_dir, img_shape=(side, side))
 
 
 def run_da(config, script="train_da.py", resume_command=None):

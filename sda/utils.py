@@ -101,3 +101,28 @@ def save_filters(W, path, img_shape=(28, 28), tile_shape=(10, 10), tile_spacing=
                                                tile_shape=tile_shape, tile_spacing=tile_spacing))
     image.save(path)
     return path
+
+
+def filters_in_input_space(arrays, layer):
+    """The filters of hidden ``layer`` shown in input space: each unit's weight
+    vector projected linearly through the layers below (``W_0 W_1 ... W_layer``),
+    one column per unit.  Layer 0's are its weights themselves."""
+    projection = numpy.asarray(arrays["hidden_W_0"], dtype="float64")
+    for k in range(1, layer + 1):
+        projection = projection @ numpy.asarray(arrays[f"hidden_W_{k}"], dtype="float64")
+    return projection
+
+
+def save_layer_filters(arrays, output_dir, img_shape=(28, 28), tiles=10):
+    """``filters_layer_K.png`` for every hidden layer of a model's arrays; returns the paths."""
+    import os
+
+    paths = []
+    layer = 0
+    while f"hidden_W_{layer}" in arrays:
+        W = filters_in_input_space(arrays, layer)
+        side = min(tiles, int(numpy.ceil(numpy.sqrt(W.shape[1]))))
+        paths.append(save_filters(W, os.path.join(output_dir, f"filters_layer_{layer}.png"), img_shape=img_shape,
+                                  tile_shape=(side, side)))
+        layer += 1
+    return paths

@@ -46,6 +46,8 @@ def test_train_sda_end_to_end(learnable_mnist, tmp_path):
     assert results["test_error_percent"] < 30  # ten noisy patterns: easy to learn
     assert "pytensor" in results["versions"]
 
+    for name in ("learning_curves.png", "filters_layer_0.png", "filters_layer_1.png"):
+        assert Image.open(out / name).size[0] > 100
     model = numpy.load(out / "model.npz")
     assert sorted(model.files) == ["hidden_W_0", "hidden_W_1", "hidden_b_0", "hidden_b_1",
                                    "logistic_W", "logistic_b"]
