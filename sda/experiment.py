@@ -19,9 +19,11 @@ import numpy
 from .checkpoint import Checkpointer, data_fingerprint, stop_on_signals
 from .errors import DataError, RunInterrupted, UsageError
 from .files import atomic_write, ensure_writable_dir
+from .progress import EpochBars
 
 # keys of a configuration that do not change a run's numbers: a resumed run may change them
-NOT_RESULT_KEYS = {"dataset", "output_dir", "output_folder", "resume", "checkpoint_every", "eval_batch_size"}
+NOT_RESULT_KEYS = {"dataset", "output_dir", "output_folder", "resume", "checkpoint_every", "eval_batch_size",
+                   "progress"}
 
 
 def log_time(what, script, seconds):
@@ -79,6 +81,7 @@ class SdAConfig:
     eval_batch_size: int = 1000
     resume: bool = False
     checkpoint_every: int = 1
+    progress: bool = None  # None: a progress bar when stderr is a terminal
 
     def validate(self):
         check_positive_int("--batch-size", self.batch_size)
@@ -120,6 +123,7 @@ class DAConfig:
     corruption_levels: list = field(default_factory=lambda: [0.0, 0.3])
     resume: bool = False
     checkpoint_every: int = 1
+    progress: bool = None  # None: a progress bar when stderr is a terminal
 
     def validate(self):
         check_positive_float("--learning-rate", self.learning_rate)
@@ -281,7 +285,7 @@ def run_sda(config, script="train_sda.py", resume_command=None):
                 log("... pre-training the model")
                 clocks["pretraining"].start()
                 pretrain_sda(runners, n_train_batches, config.pretraining_epochs, config.pretrain_lr, log,
-                             state=pretraining, after_epoch=checkpoint, stop=stop)
+                             state=pretraining, after_epoch=checkpoint, stop=stop, bars=EpochBars(config.progress))
                 clocks["pretraining"].stop()
                 finetuning = EarlyStoppingState.start(n_train_batches)
             log_time("pretraining", script, clocks["pretraining"].seconds())
@@ -299,7 +303,8 @@ def run_sda(config, script="train_sda.py", resume_command=None):
             finetune_sda(minibatch_runner(train_fn, stop), validate_model, test_model, n_train_batches,
                          config.training_epochs, config.finetune_lr, log, state=finetuning,
                          after_validation=checkpoint,
-                         on_new_best=lambda state: best_params.update(sda.get_param_arrays()), stop=stop)
+                         on_new_best=lambda state: best_params.update(sda.get_param_arrays()), stop=stop,
+                         bars=EpochBars(config.progress))
             clocks["finetuning"].stop()
         except Interrupted:
             checkpointer.save(snapshot(), fingerprint, force=True)
@@ -411,7 +416,7 @@ def run_da(config, script="train_da.py", resume_command=None):
                              lambda epoch, c: log("Training epoch %d, cost %f" % (epoch, c)),
                              config.learning_rate, progress=progress,
                              after_epoch=lambda p: checkpointer.save(snapshot(), fingerprint), stop=stop,
-                             where=f"the dA with {corruption:.0%} corruption")
+                             where=f"the dA with {corruption:.0%} corruption", bars=EpochBars(config.progress))
             except Interrupted:
                 checkpointer.save(snapshot(), fingerprint, force=True)
                 raise interrupted(stop, checkpointer, resume_command) from None

@@ -65,16 +65,26 @@ def check_cost(cost, where, learning_rate):
             f"({learning_rate:g}) is too large; lower it and run again (the last checkpoint, if any, is kept)")
 
 
-def run_minibatches(run, position, stop_index, stop):
+def run_minibatches(run, position, stop_index, stop, bars=None, description=""):
     """Runs minibatches ``position.minibatch .. stop_index - 1``, appending
     their costs to ``position.epoch_costs``; raises :class:`Interrupted` if a
-    stop request arrives before the range is done."""
-    while position.minibatch < stop_index:
-        if stop:
-            raise Interrupted()
-        costs = run(position.minibatch, stop_index)
-        position.epoch_costs.extend(float(c) for c in costs)
-        position.minibatch += len(costs)
+    stop request arrives before the range is done.
+
+    :param bars: an :class:`sda.progress.EpochBars` to show progress, or None
+    """
+    bar = bars.epoch(description, stop_index, position.minibatch) if bars else None
+    try:
+        while position.minibatch < stop_index:
+            if stop:
+                raise Interrupted()
+            costs = run(position.minibatch, stop_index)
+            position.epoch_costs.extend(float(c) for c in costs)
+            position.minibatch += len(costs)
+            if bar:
+                bar.update(costs)
+    finally:
+        if bar:
+            bar.close()
 
 
 @dataclass
@@ -90,7 +100,7 @@ class EpochProgress:
 
 
 def train_epochs(run, n_batches, epochs, log_line, learning_rate, progress=None, after_epoch=None, stop=None,
-                 where="training"):
+                 where="training", bars=None):
     """Trains for epochs ``progress.epoch .. epochs - 1`` with the runner
     ``run``, printing ``log_line(epoch, mean cost)`` after each epoch.
 
@@ -99,7 +109,7 @@ def train_epochs(run, n_batches, epochs, log_line, learning_rate, progress=None,
     """
     progress = progress or EpochProgress()
     while progress.epoch < epochs:
-        run_minibatches(run, progress, n_batches, stop)
+        run_minibatches(run, progress, n_batches, stop, bars, f"{where}, epoch {progress.epoch}")
         mean_cost = float(numpy.mean(progress.epoch_costs, dtype="float64"))
         check_cost(mean_cost, f"{where}, epoch {progress.epoch}", learning_rate)
         log_line(progress.epoch, mean_cost)
@@ -128,7 +138,8 @@ class PretrainingState:
         return cls(layer=d["layer"], progress=EpochProgress(**d["progress"]), costs=d["costs"])
 
 
-def pretrain_sda(runners, n_train_batches, epochs, learning_rate, log, state=None, after_epoch=None, stop=None):
+def pretrain_sda(runners, n_train_batches, epochs, learning_rate, log, state=None, after_epoch=None, stop=None,
+                 bars=None):
     """Greedy layer-wise pretraining: trains each layer's dA in turn, the
     layers below it already trained (the tutorial's ``PRETRAINING THE MODEL``).
 
@@ -144,7 +155,7 @@ def pretrain_sda(runners, n_train_batches, epochs, learning_rate, log, state=Non
                      lambda epoch, cost: log("Pre-training layer %i, epoch %d, cost %f" % (layer, epoch, cost)),
                      learning_rate, progress=state.progress,
                      after_epoch=None if after_epoch is None else lambda progress: after_epoch(state),
-                     stop=stop, where=f"pretraining layer {layer}")
+                     stop=stop, where=f"pretraining layer {layer}", bars=bars)
         state.costs.append(state.progress.mean_costs)
         state.layer, state.progress = layer + 1, EpochProgress()
     return state
@@ -178,7 +189,7 @@ class EarlyStoppingState:
 
 
 def finetune_sda(run, valid_score, test_score, n_train_batches, training_epochs, learning_rate, log,
-                 state=None, after_validation=None, on_new_best=None, stop=None):
+                 state=None, after_validation=None, on_new_best=None, stop=None, bars=None):
     """Finetunes the whole network by SGD with the tutorial's early stopping.
 
     Validation happens once per epoch (the tutorial's ``validation_frequency``
@@ -208,7 +219,7 @@ def finetune_sda(run, valid_score, test_score, n_train_batches, training_epochs,
         # only changes at validations, at the end of an epoch, so the epoch
         # stops early exactly at the first iteration reaching the patience.
         last_index = min(n - 1, max(0, math.ceil(state.patience) - first_iter))
-        run_minibatches(run, state, last_index + 1, stop)
+        run_minibatches(run, state, last_index + 1, stop, bars, f"finetuning, epoch {epoch}")
         train_cost = float(numpy.mean(state.epoch_costs, dtype="float64"))
         check_cost(train_cost, f"finetuning, epoch {epoch}", learning_rate)
         iter = first_iter + last_index

@@ -85,3 +85,13 @@ def test_gpu_device_is_refused_not_silently_run_on_cpu(tmp_path):
     result = run_script("train_sda.py", "--output-dir", tmp_path, env={"THEANO_FLAGS": "device=cuda"}, check=False)
     assert result.returncode == 2
     assert "device=cuda" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_progress_bar_on_request_goes_to_stderr_and_leaves_stdout_alone(learnable_mnist, tmp_path):
+    result = run_script("train_da.py", "--dataset", learnable_mnist, "--training-epochs", 1, "--n-hidden", 20,
+                        "--corruption-levels", "0.3", "--output-folder", tmp_path, "--progress")
+    assert "mb/s" in result.stderr or "it/s" in result.stderr or "cost " in result.stderr
+    assert result.stdout.splitlines()[0].startswith("Training epoch 0, cost ")
+    quiet = run_script("train_da.py", "--dataset", learnable_mnist, "--training-epochs", 1, "--n-hidden", 20,
+                       "--corruption-levels", "0.3", "--output-folder", tmp_path / "q")
+    assert "cost " not in quiet.stderr  # not a terminal: no bar unless asked
