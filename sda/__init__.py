@@ -11,6 +11,14 @@ before that happens.
 """
 
 import importlib
+import os
+
+# OpenBLAS's worker threads busy-wait between calls; on a small machine the
+# threads of its two copies (NumPy/SciPy's, used by Numba, and PyTensor's) spin
+# against each other and made steps 3-10x slower and erratic in our
+# measurements (docs/performance.md).  One thread each, unless the user says otherwise.
+for _variable in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_variable, "1")
 
 __version__ = "1.0.0"
 

@@ -120,6 +120,8 @@ class dA:
         PyTensor's binomial, also compiles on the JAX back end.
         """
         keep = self.theano_rng.uniform(size=input.shape) < 1 - corruption_level
+        # the shared generator behind this noise (the fast kernels draw from it too)
+        self.noise_rng = self.theano_rng.state_updates[-1][0]
         return T.cast(keep, floatX) * input
 
     def get_hidden_values(self, input):

@@ -1,0 +1,80 @@
+"""Fast runners: many minibatches per call, through the Numba kernels of :mod:`sda.kernels`.
+
+They plug into the same loops as the tutorial's compiled functions
+(:func:`sda.training.pretrain_sda`, :func:`sda.training.finetune_sda`): a runner
+``run(first, stop)`` trains on minibatches ``first`` .. (at most ``first +
+chunk``) and returns their costs.  They update the SdA's own shared variables in
+place, and draw the masking noise from the dA's own generator, in the same order
+and amount as the compiled functions do, so that both paths train the same
+model on the same noise (equal within float rounding; ``tests/test_fast.py``).
+
+Pretraining layer ``k > 0`` runs on the outputs of the (frozen) layers below,
+computed once for the whole training set when the layer starts — the
+tutorial's own suggestion — instead of recomputing them at every minibatch.
+"""
+
+import numpy
+from numba import typed
+
+from . import kernels
+
+# minibatches per kernel call: long enough to make the call's cost negligible,
+# short enough that a stop request (Ctrl-C) is answered within a fraction of a second
+DEFAULT_CHUNK = 500
+
+
+def _value(shared):
+    return shared.get_value(borrow=True)
+
+
+class PretrainingRunner:
+    """Trains ``sda.dA_layers[layer]`` on minibatches of the training set."""
+
+    def __init__(self, sda, layer, train_set_x, batch_size, corruption_level, learning_rate, chunk=DEFAULT_CHUNK):
+        self.sda, self.layer, self.train_set_x = sda, layer, train_set_x
+        self.batch_size, self.chunk = batch_size, chunk
+        self.dA = sda.dA_layers[layer]
+        dtype = _value(self.dA.W).dtype
+        # the compiled graph compares float32 uniforms with 1 - c computed in floatX
+        self.keep = dtype.type(1) - dtype.type(corruption_level)
+        self.learning_rate = dtype.type(learning_rate)
+        self.inputs = None
+
+    def layer_inputs(self):
+        """The layer's inputs for the whole training set: the data, or the output
+        of the frozen layers below (computed on first use, i.e. once they are trained)."""
+        if self.inputs is None:
+            x = _value(self.train_set_x)
+            self.inputs = x if self.layer == 0 else numpy.ascontiguousarray(self.sda.encode(x, layer=self.layer - 1))
+        return self.inputs
+
+    def __call__(self, first, stop):
+        stop = min(stop, first + self.chunk)
+        inputs = self.layer_inputs()
+        W = _value(self.dA.W)
+        # the same draws, in the same order, as the compiled function's uniform(size=(batch, n_in))
+        noise = _value(self.dA.noise_rng).uniform(0.0, 1.0, size=((stop - first) * self.batch_size,
+                                                                  inputs.shape[1])).astype(W.dtype)
+        if self.batch_size == 1:
+            noise = noise.reshape(stop - first, inputs.shape[1])
+        return kernels.da_train(inputs, noise, first, stop, self.batch_size, W, _value(self.dA.b),
+                                _value(self.dA.b_prime), self.keep, self.learning_rate)
+
+
+class FinetuningRunner:
+    """Finetunes the whole SdA (sigmoid layers and logistic layer) on minibatches."""
+
+    def __init__(self, sda, train_set_x, train_set_y, batch_size, learning_rate, chunk=DEFAULT_CHUNK):
+        self.sda, self.train_set_x, self.train_set_y = sda, train_set_x, train_set_y
+        self.batch_size, self.chunk = batch_size, chunk
+        self.learning_rate = _value(sda.logLayer.W).dtype.type(learning_rate)
+
+    def __call__(self, first, stop):
+        stop = min(stop, first + self.chunk)
+        Ws, bs = typed.List(), typed.List()
+        for layer in self.sda.sigmoid_layers:
+            Ws.append(_value(layer.W))
+            bs.append(_value(layer.b))
+        return kernels.mlp_train(_value(self.train_set_x), _value(self.train_set_y), first, stop, self.batch_size,
+                                 Ws, bs, _value(self.sda.logLayer.W), _value(self.sda.logLayer.b),
+                                 self.learning_rate)
