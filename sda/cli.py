@@ -34,8 +34,14 @@ class Parser(argparse.ArgumentParser):
 
 
 def dataset_help():
-    return ("a directory holding the four MNIST IDX .gz files, or the tutorial's mnist.pkl.gz "
-            "(default: $SDA_DATA, else data/; downloaded when missing and a network exists)")
+    return ("a directory holding the four MNIST IDX .gz files (MNIST's, or your own images of any size in that "
+            "layout), the tutorial's mnist.pkl.gz, a .npz (train_x, train_y[, valid_x, valid_y, test_x, test_y]) "
+            "or a directory of images as train/<label>/*.png [valid/, test/] "
+            "(default: $SDA_DATA, else data/; MNIST downloaded when missing and a network exists)")
+
+
+RESCALE_HELP = ("map the inputs linearly so that the training set's smallest value is 0 and its largest 1 "
+                "(the same map, clipped, for validation and test); without it inputs outside [0, 1] are refused")
 
 
 def sda_parser():
@@ -61,8 +67,13 @@ def sda_parser():
     p.add_argument("--dataset", default=None, help=dataset_help())
     p.add_argument("--output-dir", default=d.output_dir, help="where results.json and model.npz go")
     p.add_argument("--n-train", type=int, default=None, help="use only the first N training examples")
+    p.add_argument("--rescale", action="store_true", help=RESCALE_HELP)
     p.add_argument("--n-ins", type=int, default=None, help="input size (default: the data's)")
     p.add_argument("--n-outs", type=int, default=None, help="number of classes (default: largest label + 1)")
+    p.add_argument("--engine", choices=["auto", "kernels", "compiled"], default=d.engine,
+                   help="kernels: fast Numba kernels, many minibatches per call; compiled: the tutorial's "
+                        "compiled functions, one call per minibatch (same model and noise); auto: kernels on "
+                        "the CPU")
     p.add_argument("--eval-batch-size", type=int, default=d.eval_batch_size,
                    help="minibatch size of validation and test (speed only; results do not change)")
     add_checkpoint_flags(p, "--output-dir")
@@ -86,6 +97,7 @@ def da_parser():
     p.add_argument("--dataset", default=None, help=dataset_help())
     p.add_argument("--output-folder", default=d.output_folder, help="where the filter PNGs go")
     p.add_argument("--n-train", type=int, default=None, help="use only the first N training examples")
+    p.add_argument("--rescale", action="store_true", help=RESCALE_HELP)
     p.add_argument("--corruption-levels", type=float_list, default=d.corruption_levels,
                    help="train one dA per level, comma-separated")
     add_checkpoint_flags(p, "--output-folder")

@@ -21,6 +21,23 @@ from .errors import DataError, RunInterrupted, UsageError
 from .files import atomic_write, ensure_writable_dir
 from .progress import EpochBars
 
+# how training steps run: "compiled" = the tutorial's compiled functions, one call
+# per minibatch; "kernels" = sda.fast's Numba kernels, many minibatches per call
+# (same model, same noise, equal within float rounding); "auto" = kernels on the CPU
+ENGINES = ("auto", "kernels", "compiled")
+
+
+def resolve_engine(engine):
+    from . import backend
+
+    if engine == "auto":
+        return "kernels" if backend.device == "cpu" else "compiled"
+    if engine == "kernels" and backend.device != "cpu":
+        raise UsageError(f"--engine kernels runs on the CPU only, but device={backend.device}: "
+                         f"use --engine compiled (or auto)")
+    return engine
+
+
 # keys of a configuration that do not change a run's numbers: a resumed run may change them
 NOT_RESULT_KEYS = {"dataset", "output_dir", "output_folder", "resume", "checkpoint_every", "eval_batch_size",
                    "progress"}
@@ -76,15 +93,19 @@ class SdAConfig:
     dataset: str = None
     output_dir: str = "runs/sda"
     n_train: int = None
+    rescale: bool = False  # map the training set's range of x onto [0, 1] (else x must lie there)
     n_ins: int = None  # None: the data's input size
     n_outs: int = None  # None: the data's number of classes (largest label + 1)
     eval_batch_size: int = 1000
     resume: bool = False
     checkpoint_every: int = 1
     progress: bool = None  # None: a progress bar when stderr is a terminal
+    engine: str = "auto"  # kernels (fast, CPU), compiled (the tutorial's compiled functions), auto
 
     def validate(self):
         check_positive_int("--batch-size", self.batch_size)
+        if self.engine not in ENGINES:
+            raise UsageError(f"--engine {self.engine!r} is not one of {', '.join(ENGINES)}")
         check_positive_float("--finetune-lr", self.finetune_lr)
         check_positive_float("--pretrain-lr", self.pretrain_lr)
         check_non_negative_int("--pretraining-epochs", self.pretraining_epochs)
@@ -120,6 +141,7 @@ class DAConfig:
     dataset: str = None
     output_folder: str = "dA_plots"
     n_train: int = None
+    rescale: bool = False  # map the training set's range of x onto [0, 1] (else x must lie there)
     corruption_levels: list = field(default_factory=lambda: [0.0, 0.3])
     resume: bool = False
     checkpoint_every: int = 1
@@ -231,7 +253,10 @@ def run_sda(config, script="train_sda.py", resume_command=None):
     from .training import (EarlyStoppingState, Interrupted, PretrainingState, finetune_sda, minibatch_runner,
                            pretrain_sda)
 
-    datasets = load_data(config.dataset, n_train=config.n_train)
+    from .fast import FinetuningRunner, PretrainingRunner
+
+    engine = resolve_engine(config.engine)
+    datasets = load_data(config.dataset, n_train=config.n_train, rescale=config.rescale)
     n_ins, n_outs = check_data_fits(datasets, config.n_ins, config.n_outs, config.batch_size)
     train_set_x, train_set_y = datasets[0]
     fingerprint = data_fingerprint(dataset_values(datasets)[0])
@@ -280,8 +305,12 @@ def run_sda(config, script="train_sda.py", resume_command=None):
                 pretraining_fns = sda.pretraining_functions(train_set_x=train_set_x, batch_size=config.batch_size)
                 if saved:  # the noise generators exist once the pretraining functions do
                     sda.theano_rng.set_state(saved["rng_state"])
-                runners = [minibatch_runner(fn, stop, corruption=c, lr=config.pretrain_lr)
-                           for fn, c in zip(pretraining_fns, config.corruption_levels)]
+                if engine == "kernels":
+                    runners = [PretrainingRunner(sda, k, train_set_x, config.batch_size, c, config.pretrain_lr)
+                               for k, c in enumerate(config.corruption_levels)]
+                else:
+                    runners = [minibatch_runner(fn, stop, corruption=c, lr=config.pretrain_lr)
+                               for fn, c in zip(pretraining_fns, config.corruption_levels)]
                 log("... pre-training the model")
                 clocks["pretraining"].start()
                 pretrain_sda(runners, n_train_batches, config.pretraining_epochs, config.pretrain_lr, log,
@@ -300,7 +329,9 @@ def run_sda(config, script="train_sda.py", resume_command=None):
                 eval_batch_size=config.eval_batch_size)
             log("... finetuning the model")
             clocks["finetuning"].start()
-            finetune_sda(minibatch_runner(train_fn, stop), validate_model, test_model, n_train_batches,
+            run = (FinetuningRunner(sda, train_set_x, train_set_y, config.batch_size, config.finetune_lr)
+                   if engine == "kernels" else minibatch_runner(train_fn, stop))
+            finetune_sda(run, validate_model, test_model, n_train_batches,
                          config.training_epochs, config.finetune_lr, log, state=finetuning,
                          after_validation=checkpoint,
                          on_new_best=lambda state: best_params.update(sda.get_param_arrays()), stop=stop,
@@ -331,23 +362,29 @@ def run_sda(config, script="train_sda.py", resume_command=None):
         "n_train_examples": int(train_set_x.get_value(borrow=True).shape[0]),
         "n_ins": n_ins,
         "n_outs": n_outs,
+        "engine": engine,
+        "label_names": datasets.label_names and list(datasets.label_names),  # class i is label_names[i]
+        "rescaled_from": datasets.rescaled_from,  # (min, max) of the training x mapped onto [0, 1]
         **run_metadata(),
     }
     write_json(os.path.join(output_dir, "results.json"), results)
-    write_pictures(results, best_params or sda.get_param_arrays(), output_dir, n_ins)
+    write_pictures(results, best_params or sda.get_param_arrays(), output_dir, n_ins, datasets.image_shape)
     checkpointer.remove()
     return results
 
 
-def write_pictures(results, arrays, output_dir, n_ins):
-    """learning_curves.png, and the filters of every layer (when the inputs are square images)."""
+def write_pictures(results, arrays, output_dir, n_ins, img_shape=None):
+    """learning_curves.png, and the filters of every layer (when the inputs are images:
+    ``img_shape`` (rows, cols) as the data knows it, else square)."""
     from .plots import plot_learning_curves
     from .utils import save_layer_filters
 
     plot_learning_curves(results, os.path.join(output_dir, "learning_curves.png"))
     side = int(round(n_ins ** 0.5))
-    if side * side == n_ins:
-        save_layer_filters(arrays, output_dir, img_shape=(side, side))
+    if img_shape is None and side * side == n_ins:
+        img_shape = (side, side)
+    if img_shape is not None:
+        save_layer_filters(arrays, output_dir, img_shape=img_shape)
 
 
 def run_da(config, script="train_da.py", resume_command=None):
@@ -361,13 +398,13 @@ def run_da(config, script="train_da.py", resume_command=None):
 
     from .autoencoder import dA
     from .backend import T, compile_mode, floatX, pytensor
-    from .data import load_data
+    from .data import image_shape_for, load_data
     from .minibatches import minibatch, n_batches
     from .random_streams import RandomStreams
     from .training import EpochProgress, Interrupted, minibatch_runner, train_epochs
     from .utils import save_filters
 
-    datasets = load_data(config.dataset, n_train=config.n_train)
+    datasets = load_data(config.dataset, n_train=config.n_train, rescale=config.rescale)
     train_set_x = datasets[0][0]
     n_examples, n_visible = train_set_x.get_value(borrow=True).shape
     if config.batch_size > n_examples:
@@ -375,8 +412,7 @@ def run_da(config, script="train_da.py", resume_command=None):
                          f"examples): use a smaller batch")
     fingerprint = data_fingerprint([train_set_x.get_value(borrow=True)])
     saved = checkpointer.load(fingerprint) if config.resume else None
-    side = int(round(n_visible ** 0.5))
-    img_shape = (side, side) if side * side == n_visible else (1, n_visible)
+    img_shape = image_shape_for(n_visible, datasets.image_shape)  # the data's (rows, cols), else square, else a row
 
     # compute number of minibatches for training, validation and testing
     n_train_batches = n_batches(train_set_x, config.batch_size)

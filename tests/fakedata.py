@@ -60,3 +60,48 @@ def write_mnist(folder, arrays):
     for name, array in arrays.items():
         write_idx(folder / name, array)
     return folder
+
+
+# ---------------------------------------------------------------- datasets beyond MNIST
+
+
+def make_toy_images(n, shape=(12, 10), n_classes=3, seed=0, flip=0.05):
+    """``n`` learnable grey images of ``shape`` (uint8 0/255) and their labels: each
+    class a fixed random pattern, each image a noisy copy of its class's pattern."""
+    rng = np.random.default_rng(seed)
+    patterns = rng.random((n_classes, *shape)) < 0.3
+    labels = np.arange(n) % n_classes
+    rng.shuffle(labels)
+    flips = rng.random((n, *shape)) < flip
+    images = np.where(flips, ~patterns[labels], patterns[labels])
+    return (images * 255).astype(np.uint8), labels.astype(np.uint8)
+
+
+def write_idx_dataset(folder, n_train=48, n_test=12, shape=(12, 10), n_classes=3, seed=0):
+    """The four MNIST-named IDX files holding images of any ``shape``."""
+    train_x, train_y = make_toy_images(n_train, shape, n_classes, seed)
+    test_x, test_y = make_toy_images(n_test, shape, n_classes, seed + 1)
+    return write_mnist(folder, {TRAIN_IMAGES: train_x, TRAIN_LABELS: train_y,
+                                TEST_IMAGES: test_x, TEST_LABELS: test_y})
+
+
+def write_image_folder(root, splits=("train",), n_per_class=4, shape=(12, 10), labels=("0", "1", "2"),
+                       suffix=".png", seed=0):
+    """``root/<split>/<label>/<i><suffix>`` grey images (``suffix`` may be a tuple, used in turn).
+    Returns {split: [(label, path, pixels uint8)]}."""
+    from PIL import Image
+
+    suffixes = (suffix,) if isinstance(suffix, str) else tuple(suffix)
+    rng = np.random.default_rng(seed)
+    written = {}
+    for split in splits:
+        written[split] = []
+        for k, label in enumerate(labels):
+            folder = root / split / label
+            folder.mkdir(parents=True, exist_ok=True)
+            for i in range(n_per_class):
+                pixels = (rng.random(shape) < 0.2 + 0.2 * k).astype(np.uint8) * 255
+                path = folder / f"{i:03d}{suffixes[i % len(suffixes)]}"
+                Image.fromarray(pixels).save(path)
+                written[split].append((label, path, pixels))
+    return root

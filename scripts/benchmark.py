@@ -1,0 +1,308 @@
+#!/usr/bin/env python
+"""Milliseconds per SGD step of the SdA: each pretraining layer and finetuning, per batch size and variant.
+
+    python scripts/benchmark.py --quick
+    python scripts/benchmark.py --variants compiled,kernels --batch-sizes 1,20 --repeats 7 --json out.json
+
+Variants (``VARIANTS``: name -> builder; add a fast path by adding a builder):
+
+* ``compiled``        the tutorial's compiled functions, as ``train_sda.py --engine compiled`` runs them:
+                      ``SdA.pretraining_functions(...)[k](index, corruption=c, lr=lr)`` and
+                      ``build_finetune_functions(...)[0](index)``, PyTensor's configured mode (Numba by default);
+* ``compiled-c``      the same functions with ``Mode(linker="cvm", optimizer="fast_run")`` (PyTensor's C back end;
+                      BLAS from ``PYTENSOR_FLAGS=blas__ldflags=...``, if any);
+* ``compiled-cached`` pretraining layer k>0 as a standalone dA on the lower layers' outputs computed once;
+* ``kernels``         the package's fast path, as ``train_sda.py`` runs it by default (``sda.fast``: Numba kernels,
+                      many minibatches per call, lower layers cached);
+* ``torch``           eager PyTorch (2 threads), in-process if torch imports, else through --torch-python
+                      (skipped when neither has torch).
+
+Data: real MNIST's training images if --data points at them (default: /work/shared/data/mnist or $SDA_DATA),
+else random images with MNIST's shape and sparsity.  Each figure is the median over --repeats runs of --steps
+steps, after a warm-up (compilation excluded).  Variants are timed round-robin, repeat by repeat, so that load
+from other processes spreads over all of them.
+"""
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, ROOT)
+
+import numpy  # noqa: E402
+
+PHASES = ["pretrain_0", "pretrain_1", "pretrain_2", "finetune"]
+LAYERS = [1000, 1000, 1000]
+N_TRAIN, N_FINETUNE_EPOCHS, N_PRETRAIN_EPOCHS = 50_000, 36, 15
+CORRUPTION = [0.1, 0.2, 0.3]
+PRETRAIN_LR, FINETUNE_LR = 0.001, 0.1
+# Eager PyTorch 2.13, 2 threads, as given in the issue (ms per step)
+ISSUE_TORCH = {1: [2.8, 4.6, 4.8, 7.8], 20: [4.8, 9.7, 10.7, 12.7]}
+TARGET_RATIO = {1: 3.0, 20: 1.5}
+
+
+def load_images(n, data):
+    """(n, 784) float32 images and int32 labels: real MNIST when available, else MNIST-like noise."""
+    if data and os.path.isdir(data):
+        from sda.data import load_mnist_arrays
+
+        (x, y), _, _ = load_mnist_arrays(data, n_train=n, download=False)
+        return numpy.ascontiguousarray(x, dtype="float32"), numpy.asarray(y, dtype="int32"), "mnist"
+    rng = numpy.random.RandomState(0)
+    x = (rng.rand(n, 784) * (rng.rand(n, 784) < 0.19)).astype("float32")
+    return x, rng.randint(0, 10, n).astype("int32"), "random"
+
+
+class Context:
+    """What the builders share: the data (arrays and shared variables) and a fresh model per variant."""
+
+    def __init__(self, x, y):
+        self.x, self.y = x, y
+        from sda.backend import pytensor
+
+        self.sx = pytensor.shared(x, borrow=True)
+        self.sy = pytensor.shared(y, borrow=True)
+
+    def model(self):
+        from sda import SdA
+
+        return SdA(numpy.random.RandomState(89677), n_ins=784, hidden_layers_sizes=LAYERS, n_outs=10,
+                   corruption_levels=CORRUPTION)
+
+    def lower_outputs(self, sda, k):
+        """Outputs of the frozen layers below layer k for the whole set (NumPy, computed once)."""
+        h = self.x
+        for layer in sda.sigmoid_layers[:k]:
+            W, b = layer.W.get_value(borrow=True), layer.b.get_value(borrow=True)
+            h = (1 / (1 + numpy.exp(-(h @ W + b)))).astype("float32")
+        return numpy.ascontiguousarray(h)
+
+
+# A builder takes (ctx, batch_size) and returns {phase: run(first, stop)} where run trains
+# minibatches first..stop-1.  Building (and compiling) happens here, warm-up in the harness.
+
+def build_pytensor(ctx, bs, mode=None):
+    import sda.stacked
+
+    if mode is not None:
+        sda.stacked.compile_mode = lambda: mode  # the package asks compile_mode() for every function
+    try:
+        model = ctx.model()
+        fns = model.pretraining_functions(ctx.sx, bs)
+        train_fn = model.build_finetune_functions([(ctx.sx, ctx.sy)] * 3, bs, FINETUNE_LR)[0]
+    finally:
+        if mode is not None:
+            from sda.backend import compile_mode
+
+            sda.stacked.compile_mode = compile_mode
+    runs = {}
+    for k, fn in enumerate(fns):
+        runs[f"pretrain_{k}"] = (lambda first, stop, fn=fn, c=CORRUPTION[k]:
+                                 [fn(i, corruption=c, lr=PRETRAIN_LR) for i in range(first, stop)])
+    runs["finetune"] = lambda first, stop: [train_fn(i) for i in range(first, stop)]
+    return runs
+
+
+def build_pytensor_c(ctx, bs):
+    from pytensor.compile.mode import Mode
+
+    return build_pytensor(ctx, bs, mode=Mode(linker="cvm", optimizer="fast_run"))
+
+
+def build_pytensor_cached(ctx, bs):
+    from sda import dA
+    from sda.backend import pytensor
+
+    runs = build_pytensor(ctx, bs)
+    model = ctx.model()
+    for k in (1, 2):
+        h = pytensor.shared(ctx.lower_outputs(model, k), borrow=True)
+        da = dA(numpy.random.RandomState(k), n_visible=LAYERS[k - 1], n_hidden=LAYERS[k])
+        fn = _da_function(da, h, bs)
+        runs[f"pretrain_{k}"] = (lambda first, stop, fn=fn, c=CORRUPTION[k]:
+                                 [fn(i, c, PRETRAIN_LR) for i in range(first, stop)])
+    return runs
+
+
+def _da_function(da, data, bs):
+    from sda.backend import T, floatX, pytensor
+    from sda.minibatches import minibatch
+
+    index = T.iscalar("index")
+    c, lr = T.scalar("corruption", dtype=floatX), T.scalar("lr", dtype=floatX)
+    cost, updates = da.get_cost_updates(c, lr)
+    return pytensor.function([index, c, lr], cost, updates=updates, givens={da.x: minibatch(data, index, bs)})
+
+
+def build_kernels(ctx, bs):
+    """The package's fast path, as train_sda.py runs it (sda.fast: Numba kernels, cached lower layers)."""
+    from sda.fast import FinetuningRunner, PretrainingRunner
+
+    model = ctx.model()
+    model.pretraining_functions(ctx.sx, bs)  # the noise generators the kernels draw from
+    runs = {f"pretrain_{k}": PretrainingRunner(model, k, ctx.sx, bs, CORRUPTION[k], PRETRAIN_LR)
+            for k in range(len(LAYERS))}
+    runs["finetune"] = FinetuningRunner(model, ctx.sx, ctx.sy, bs, FINETUNE_LR)
+    return runs
+
+
+VARIANTS = {
+    "compiled": build_pytensor,
+    "compiled-c": build_pytensor_c,
+    "compiled-cached": build_pytensor_cached,
+    "kernels": build_kernels,
+}
+
+
+def time_variants(ctx, batch_sizes, variants, steps, repeats, log):
+    """{variant: {batch: {phase: {median_ms, all_ms, compile_s}}}}"""
+    results = {}
+    n_batches = ctx.x.shape[0]
+    for bs in batch_sizes:
+        built = {}
+        for name in variants:
+            t = time.perf_counter()
+            runs = VARIANTS[name](ctx, bs)
+            compile_s = {}
+            for phase, run in runs.items():
+                t1 = time.perf_counter()
+                run(0, 2)  # compiles (Numba compiles at the first call)
+                compile_s[phase] = time.perf_counter() - t1
+            for phase, run in runs.items():
+                run(0, min(20, steps))  # warm-up
+            built[name] = (runs, compile_s, time.perf_counter() - t)
+            log(f"built {name} at batch {bs} in {built[name][2]:.1f}s")
+        nb = n_batches // bs
+        times = {name: {phase: [] for phase in PHASES} for name in variants}
+        for r in range(repeats):
+            for phase in PHASES:
+                for name in variants:
+                    run = built[name][0][phase]
+                    first = (r * steps) % max(1, nb - steps)
+                    t = time.perf_counter()
+                    done = 0
+                    while done < steps:  # a runner may stop at its chunk size
+                        done += len(run(first + done, first + steps))
+                    times[name][phase].append((time.perf_counter() - t) / steps * 1e3)
+        for name in variants:
+            results.setdefault(name, {})[bs] = {
+                phase: {"median_ms": statistics.median(times[name][phase]), "all_ms": times[name][phase],
+                        "compile_s": built[name][1][phase]} for phase in PHASES}
+    return results
+
+
+def time_torch(batch_sizes, steps, repeats, torch_python, log):
+    args = ["--batch-sizes", ",".join(map(str, batch_sizes)), "--steps", str(steps), "--repeats", str(repeats),
+            "--threads", "2"]
+    script = os.path.join(HERE, "torch_steps.py")
+    try:
+        import torch  # noqa: F401
+
+        python = sys.executable
+    except ImportError:
+        python = torch_python
+    if not python or not os.path.exists(python):
+        log("torch: not importable and no --torch-python; skipped")
+        return None
+    out = subprocess.run([python, script, *args], capture_output=True, text=True)
+    if out.returncode != 0:
+        log("torch failed: " + out.stderr[-500:])
+        return None
+    data = json.loads(out.stdout.strip().splitlines()[-1])
+    return data["torch"], {b: {phase: data["results"][f"{b}/{phase}"] for phase in PHASES} for b in batch_sizes}
+
+
+def projected_minutes(ms, bs):
+    """The faithful run's wall time from ms per step: 15 epochs per layer, 36 finetuning epochs, 50 000 examples
+    (validation/test passes not included: ~1 s each at eval batch 1000)."""
+    steps = N_TRAIN // bs
+    pre = N_PRETRAIN_EPOCHS * steps * sum(ms[f"pretrain_{k}"] for k in range(3)) / 1e3 / 60
+    fine = N_FINETUNE_EPOCHS * steps * ms["finetune"] / 1e3 / 60
+    return {"pretraining_min": pre, "finetuning_min": fine, "total_min": pre + fine}
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--variants", default="compiled,kernels,torch",
+                   help=f"comma-separated, from {sorted(VARIANTS) + ['torch']}")
+    p.add_argument("--batch-sizes", default="1,20")
+    p.add_argument("--steps", type=int, default=200, help="steps per timed run")
+    p.add_argument("--repeats", type=int, default=5, help="timed runs per figure (median)")
+    p.add_argument("--quick", action="store_true", help="--steps 30 --repeats 3")
+    p.add_argument("--data", default=os.environ.get("SDA_DATA", os.path.join(ROOT, "..", "shared", "data", "mnist")))
+    p.add_argument("--n-examples", type=int, default=5000, help="training examples loaded")
+    p.add_argument("--torch-python", default="/tmp/venv-torch/bin/python",
+                   help="an interpreter with torch, used when torch is not importable here")
+    p.add_argument("--json", help="write every figure to this file")
+    a = p.parse_args(argv)
+    if a.quick:
+        a.steps, a.repeats = 30, 3
+    batch_sizes = [int(s) for s in a.batch_sizes.split(",")]
+    names = [s for s in a.variants.split(",") if s]
+    unknown = [n for n in names if n not in VARIANTS and n != "torch"]
+    if unknown:
+        p.error(f"unknown variants {unknown}")
+    log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
+
+    import warnings
+
+    warnings.filterwarnings("ignore", message=".*is faster on contiguous arrays.*")
+    x, y, source = load_images(max(a.n_examples, (a.steps + 20) * max(batch_sizes)), a.data)
+    from sda.backend import config, floatX
+
+    ctx = Context(x, y)
+    results = time_variants(ctx, batch_sizes, [n for n in names if n != "torch"], a.steps, a.repeats, log)
+    torch_version = None
+    if "torch" in names:
+        got = time_torch(batch_sizes, a.steps, a.repeats, a.torch_python, log)
+        if got:
+            torch_version, results["torch"] = got
+
+    summary = {}
+    for name, per_bs in results.items():
+        for bs, phases in per_bs.items():
+            ms = {phase: phases[phase]["median_ms"] for phase in PHASES}
+            row = {"ms": ms, "projected": projected_minutes(ms, bs)}
+            row["speedup_vs_issue_torch"] = {ph: ISSUE_TORCH[bs][i] / ms[ph] for i, ph in enumerate(PHASES)
+                                             if bs in ISSUE_TORCH}
+            if "torch" in results and bs in results["torch"]:
+                row["speedup_vs_torch_here"] = {ph: results["torch"][bs][ph]["median_ms"] / ms[ph] for ph in PHASES}
+            summary.setdefault(name, {})[bs] = row
+    report = {
+        "config": {**vars(a), "floatX": floatX, "linker": config.linker, "mode": config.mode,
+                   "blas__ldflags": config.blas__ldflags, "data": source, "python": platform.python_version(),
+                   "cpus": os.cpu_count(), "torch": torch_version,
+                   "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS")},
+        "raw": results, "summary": summary, "issue_torch_ms": ISSUE_TORCH, "target_ratio": TARGET_RATIO,
+    }
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(report, f, indent=1, default=str)
+
+    print(f"ms per step (median of {a.repeats}x{a.steps} steps, {source} data, floatX={floatX}); "
+          f"x = speed-up over eager torch measured here (issue's torch figures in brackets)")
+    head = f"{'variant':16} {'batch':>5} " + " ".join(f"{ph:>22}" for ph in PHASES) + f" {'full run':>9}"
+    print(head)
+    for name, per_bs in summary.items():
+        for bs, row in per_bs.items():
+            cells = []
+            for ph in PHASES:
+                cell = f"{row['ms'][ph]:7.3f}"
+                if name != "torch" and "speedup_vs_torch_here" in row:
+                    cell += f" {row['speedup_vs_torch_here'][ph]:5.1f}x"
+                if name != "torch" and row["speedup_vs_issue_torch"]:
+                    cell += f" [{row['speedup_vs_issue_torch'][ph]:4.1f}x]"
+                cells.append(f"{cell:>22}")
+            print(f"{name:16} {bs:5d} " + " ".join(cells) + f" {row['projected']['total_min']:7.1f}m")
+    print(f"targets: >= {TARGET_RATIO[1]}x torch at batch 1, >= {TARGET_RATIO[20]}x at batch 20; "
+          f"full run (batch 1) <= 45 min")
+
+
+if __name__ == "__main__":
+    main()

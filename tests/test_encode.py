@@ -1,0 +1,209 @@
+"""A trained SdA as a feature extractor: scripts/encode.py and sda.encode.run_encode.
+
+One tiny SdA is trained once (in-process, through run_sda) on a generated .npz of
+12x10 images; everything else reuses it."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from sda.data import load_mnist_arrays
+from sda.encode import encode_main, run_encode
+
+from fakedata import make_toy_images
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def sigmoid(z):
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def forward(arrays, x):
+    """The SdA's forward pass in plain numpy (float64): every hidden layer, then p(y|x)."""
+    hidden, h = [], np.asarray(x, dtype=np.float64)
+    i = 0
+    while f"hidden_W_{i}" in arrays:
+        h = sigmoid(h @ arrays[f"hidden_W_{i}"].astype(np.float64) + arrays[f"hidden_b_{i}"])
+        hidden.append(h)
+        i += 1
+    z = h @ arrays["logistic_W"].astype(np.float64) + arrays["logistic_b"]
+    p = np.exp(z - z.max(axis=1, keepdims=True))
+    return hidden, p / p.sum(axis=1, keepdims=True)
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory):
+    """A .npz of 12x10 images in [0, 1] (3-D x, no valid/test: they are carved) and a tiny SdA trained on it."""
+    from sda.experiment import SdAConfig, run_sda
+
+    folder = tmp_path_factory.mktemp("encode")
+    x, y = make_toy_images(90, (12, 10), n_classes=3)
+    np.savez(folder / "toy.npz", train_x=x / 255.0, train_y=y)
+    np.savez(folder / "toy255.npz", train_x=x, train_y=y)  # the same data in 0..255
+    results = run_sda(SdAConfig(dataset=str(folder / "toy.npz"), hidden_layers=[12, 6],
+                                corruption_levels=[0.1, 0.2], pretraining_epochs=1, pretrain_lr=0.01,
+                                training_epochs=2, batch_size=10, output_dir=str(folder / "run"), progress=False))
+    with np.load(folder / "run" / "model.npz") as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    return {"folder": folder, "run": folder / "run", "npz": folder / "toy.npz", "results": results,
+            "arrays": arrays}
+
+
+def test_training_recorded_the_image_shape(toy):
+    assert toy["results"]["n_ins"] == 120 and toy["results"]["rescaled_from"] is None
+    filters = Image.open(toy["run"] / "filters_layer_0.png")
+    assert filters.size == (4 * 11 - 1, 4 * 13 - 1)  # 12 filters in 4 x 4 tiles of 12 rows x 10 columns
+
+
+def test_encode_gives_the_numpy_forward_pass(toy, tmp_path):
+    x = np.concatenate([split[0] for split in load_mnist_arrays(toy["npz"], dtype="float64")])
+    hidden, _ = forward(toy["arrays"], x)
+    for layer in (0, 1, -1):
+        out = tmp_path / f"h{layer}.npz"
+        arrays = run_encode(toy["run"], out, dataset=toy["npz"], split="all", layer=layer, log=lambda line: None)
+        with np.load(out) as saved:
+            assert sorted(saved.files) == ["h", "split", "y"]
+            np.testing.assert_array_equal(saved["h"], arrays["h"])
+            np.testing.assert_allclose(saved["h"], hidden[layer], rtol=1e-4, atol=1e-5)
+            assert list(saved["split"]).count("train") == 60 and list(saved["split"][-15:]) == ["test"] * 15
+            splits = load_mnist_arrays(toy["npz"])
+            np.testing.assert_array_equal(saved["y"], np.concatenate([s[1] for s in splits]))
+
+
+def test_predict_gives_softmax_probabilities_and_their_argmax(toy, tmp_path):
+    _, _, (test_x, _) = load_mnist_arrays(toy["npz"], dtype="float64")
+    _, p = forward(toy["arrays"], test_x)
+    arrays = run_encode(toy["run"] / "model.npz", tmp_path / "p.npz", dataset=toy["npz"], split="test",
+                        predict=True, log=lambda line: None)
+    np.testing.assert_allclose(arrays["p_y_given_x"], p, rtol=1e-4, atol=1e-6)
+    np.testing.assert_array_equal(arrays["y_pred"], np.argmax(arrays["p_y_given_x"], axis=1))
+    run_encode(toy["run"], tmp_path / "p.npy", dataset=toy["npz"], split="test", predict=True, log=lambda l: None)
+    np.testing.assert_array_equal(np.load(tmp_path / "p.npy"), arrays["p_y_given_x"])
+
+
+def test_saved_and_loaded_model_encodes_as_the_in_memory_one(tmp_path):
+    from sda.experiment import save_model
+    from sda.model_io import load_model
+    from sda.stacked import SdA
+
+    sda = SdA(np.random.RandomState(3), n_ins=120, hidden_layers_sizes=[7, 5], n_outs=3,
+              corruption_levels=[0.1, 0.1])
+    rng = np.random.default_rng(0)
+    for name, value in sda.get_param_arrays().items():  # biases too, so that nothing is left at zero
+        sda.set_param_arrays({**sda.get_param_arrays(), name: rng.normal(0, 0.5, value.shape)})
+    save_model(str(tmp_path / "model.npz"), sda.get_param_arrays())
+    loaded = load_model(str(tmp_path))
+    x = rng.random((9, 120)).astype("float32")
+    for layer in (0, 1):
+        np.testing.assert_allclose(loaded.encode(x, layer), sda.encode(x, layer), rtol=1e-6)
+    np.testing.assert_allclose(loaded.predict_proba(x), sda.predict_proba(x), rtol=1e-6)
+
+
+def test_encode_follows_the_training_runs_rescale(toy, tmp_path):
+    """A model trained with --rescale: encoding raw data applies the recorded min..max by default."""
+    run = tmp_path / "run"
+    shutil.copytree(toy["run"], run)
+    results = json.loads((run / "results.json").read_text())
+    results["rescaled_from"] = [0.0, 255.0]
+    (run / "results.json").write_text(json.dumps(results))
+    raw = toy["folder"] / "toy255.npz"
+    quiet = {"log": lambda line: None, "split": "valid"}
+    expected = run_encode(toy["run"], tmp_path / "a.npy", dataset=toy["npz"], **quiet)["h"]
+    np.testing.assert_allclose(run_encode(run, tmp_path / "b.npy", dataset=raw, **quiet)["h"], expected, rtol=1e-5)
+    np.testing.assert_allclose(run_encode(toy["run"], tmp_path / "c.npy", dataset=raw, rescale=True, **quiet)["h"],
+                               expected, rtol=1e-5)
+
+
+def test_encode_script_on_image_files(toy, tmp_path):
+    rng = np.random.default_rng(5)
+    pixels = [(rng.random((12, 10)) < 0.3).astype(np.uint8) * 255 for _ in range(2)]
+    paths = []
+    for i, image in enumerate(pixels):
+        paths.append(tmp_path / f"img{i}.png")
+        Image.fromarray(image).save(paths[-1])
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "encode.py"), str(toy["run"]), *map(str, paths),
+                             "--raw-images", "--layer", "0", "--output", str(tmp_path / "h.npz")],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "hidden layer 0" in result.stdout and "2 image files" in result.stdout
+    with np.load(tmp_path / "h.npz") as saved:
+        assert list(saved["files"]) == [str(p) for p in paths]
+        hidden, _ = forward(toy["arrays"], np.stack([p.reshape(-1) / 255.0 for p in pixels]))
+        np.testing.assert_allclose(saved["h"], hidden[0], rtol=1e-4, atol=1e-5)
+
+
+def call_main(argv):
+    try:
+        return encode_main([str(a) for a in argv])
+    except SystemExit as stop:  # argparse's own errors (one line too: sda.cli.Parser)
+        return stop.code
+
+
+@pytest.mark.parametrize("args, code, fragments", [
+    (["--output", "{tmp}/h.txt"], 2, [".npz", ".npy"]),
+    (["--layer", "2", "--output", "{tmp}/h.npy"], 2, ["--layer 2", "2 hidden layers", "12, 6"]),
+    (["--layer", "-3", "--output", "{tmp}/h.npy"], 2, ["--layer -3"]),
+    (["{tmp}/x.png", "--output", "{tmp}/h.npy"], 2, ["not both"]),
+    (["--split", "everything", "--output", "{tmp}/h.npy"], 2, ["--split", "everything"]),
+    (["--no-rescale", "--dataset", "{raw}", "--output", "{tmp}/h.npy"], 1, ["0.0 to 255.0", "--rescale"]),
+    (["--dataset", "{small}", "--output", "{tmp}/h.npy"], 1, ["16 inputs", "takes 120"]),
+    (["--output", "{tmp}/h.npy", "--no-such-flag"], 2, ["unrecognized", "--no-such-flag"]),
+])
+def test_bad_input_is_one_line(toy, tmp_path, capsys, args, code, fragments):
+    np.savez(tmp_path / "small.npz", train_x=np.full((12, 4, 4), 0.5), train_y=np.arange(12) % 3)
+    values = {"tmp": tmp_path, "raw": toy["folder"] / "toy255.npz", "small": tmp_path / "small.npz"}
+    args = [a.format(**values) for a in args]
+    if "--dataset" not in args:
+        args += ["--dataset", toy["npz"]]
+    assert call_main([toy["run"], *args]) == code
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    for fragment in fragments:
+        assert fragment in err, err
+
+
+def test_missing_model_and_images(toy, tmp_path, capsys):
+    assert call_main([tmp_path / "nowhere", "--output", tmp_path / "h.npy"]) == 1
+    assert "does not exist" in capsys.readouterr().err
+    assert call_main([toy["run"], tmp_path / "missing.png", "--output", tmp_path / "h.npy"]) == 1
+    assert "missing.png does not exist" in capsys.readouterr().err
+    Image.fromarray(np.zeros((12, 10), np.uint8)).save(tmp_path / "a.png")
+    assert call_main([toy["run"], tmp_path / "a.png", "--output", tmp_path / "h.npy"]) == 1
+    assert "not a square image" in capsys.readouterr().err  # a 12x10 model: MNIST-style centring cannot fit
+    assert not (tmp_path / "h.npy").exists()
+
+
+def test_encode_an_image_folder_records_each_rows_file(toy, tmp_path):
+    from fakedata import write_image_folder
+
+    root = write_image_folder(tmp_path / "imgs", splits=("train", "test"), n_per_class=3)
+    arrays = run_encode(toy["run"], tmp_path / "h.npz", dataset=root, split="train", log=lambda line: None)
+    assert len(arrays["files"]) == len(arrays["h"]) == len(arrays["y"]) == 8  # 9 minus the carved validation (9 // 6)
+    pixels = np.stack([np.asarray(Image.open(f), dtype=np.float64).reshape(-1) / 255 for f in arrays["files"]])
+    hidden, _ = forward(toy["arrays"], pixels)
+    np.testing.assert_allclose(arrays["h"], hidden[-1], rtol=1e-4, atol=1e-5)
+    assert [int(Path(f).parent.name) for f in arrays["files"]] == list(arrays["y"])
+
+
+def test_image_files_are_prepared_as_mnist_digits_for_a_square_model(tmp_path):
+    from sda.evaluate import image_to_mnist
+    from sda.experiment import save_model
+    from sda.stacked import SdA
+
+    sda = SdA(np.random.RandomState(1), n_ins=64, hidden_layers_sizes=[5], n_outs=2, corruption_levels=[0.0])
+    save_model(str(tmp_path / "model.npz"), sda.get_param_arrays())
+    image = np.zeros((30, 20), np.uint8)
+    image[5:25, 8:12] = 255  # a "1"
+    Image.fromarray(image).save(tmp_path / "one.png")
+    arrays = run_encode(tmp_path / "model.npz", tmp_path / "h.npy", images=[tmp_path / "one.png"],
+                        log=lambda line: None)
+    hidden, _ = forward(sda.get_param_arrays(), image_to_mnist(tmp_path / "one.png", 8)[None])
+    np.testing.assert_allclose(arrays["h"], hidden[0], rtol=1e-4, atol=1e-5)
+    np.testing.assert_array_equal(np.load(tmp_path / "h.npy"), arrays["h"])
