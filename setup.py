@@ -9,5 +9,6 @@ setup(
     packages=find_packages(include=["sda", "sda.*"]),
     python_requires=">=3.10",
     install_requires=["pytensor", "numpy", "pillow", "tqdm"],
-    extras_require={"test": ["pytest"]},
+    # device=cuda: PyTensor's JAX back end on an NVIDIA GPU (docs/gpu.md)
+    extras_require={"test": ["pytest"], "gpu": ["jax[cuda12]"]},
 )
