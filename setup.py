@@ -9,5 +9,10 @@ setup(
     packages=find_packages(include=["sda", "sda.*"]),
     python_requires=">=3.10",
     install_requires=["pytensor", "numpy", "pillow", "tqdm", "matplotlib"],
-    extras_require={"test": ["pytest"]},
+    extras_require={
+        # the tests also run the device=cuda code path on JAX's CPU back end
+        "test": ["pytest", "jax"],
+        # device=cuda: PyTensor's JAX back end on an NVIDIA GPU (docs/gpu.md)
+        "gpu": ["jax[cuda12]"],
+    },
 )

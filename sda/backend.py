@@ -25,9 +25,12 @@ imported.  This module therefore, *before* importing PyTensor:
    * ``floatX`` must be ``float32`` or ``float64``.  **When no source sets it,
      sda uses float32** (the tutorials' speed choice; PyTensor's own default is
      float64).
-   * ``device``: ``cpu`` (the default).  ``cuda``, ``cuda0``, ``gpu``, ``gpu1``,
-     ... raise :class:`~sda.errors.ConfigError`: this version has no GPU support
-     (never a silent CPU run).  See :func:`_select_device`.
+   * ``device``: ``cpu`` (the default: PyTensor's Numba back end) or a GPU,
+     ``cuda``/``cuda0``/``gpu``/``gpu0`` (``cudaN``/``gpuN``: the N-th GPU):
+     every function is then compiled by PyTensor's JAX back end for that GPU
+     (``pip install -e .[gpu]``).  Without JAX, or when JAX sees no GPU, importing
+     this module raises :class:`~sda.errors.ConfigError` (never a silent CPU
+     run).  See :func:`_select_device`, :func:`compile_mode` and docs/gpu.md.
    * keys PyTensor knows are passed on (``mode``, ``linker``, ``optimizer``,
      ``blas__ldflags``, ``base_compiledir``, ``openmp``, ...); Theano's
      ``mode=DEBUG_MODE`` becomes ``DebugMode``; values PyTensor rejects become a
@@ -48,7 +51,7 @@ starting with ``sda:``.
 Exports: ``pytensor``, ``T`` (``pytensor.tensor``), ``config``
 (``pytensor.config``), ``floatX``, ``device`` (``'cpu'``), ``settings``
 (:class:`Settings`), :func:`sigmoid`, :func:`softmax`, :func:`compile_mode`,
-:func:`versions`.
+:func:`static_shapes`, :func:`versions`.
 """
 
 from __future__ import annotations
@@ -75,6 +78,7 @@ __all__ = [
     "sigmoid",
     "softmax",
     "compile_mode",
+    "static_shapes",
     "versions",
     "parse_theano_flags",
     "read_theanorc",
@@ -229,7 +233,11 @@ _THEANO_ONLY_PREFIXES = tuple(section.lower() + "__" for section in THEANO_ONLY_
 _MODE_ALIASES = {"DEBUG_MODE": "DebugMode", "DebugMode": "DebugMode"}
 _REMOVED_MODES = ("ProfileMode", "PROFILE_MODE")
 
-_GPU_DEVICE = re.compile(r"^(cuda|gpu)\d*$|^opencl\d+:\d+$")
+_GPU_DEVICE = re.compile(r"^(?:cuda|gpu)(\d*)$")
+_OPENCL_DEVICE = re.compile(r"^opencl\d+:\d+$")
+
+#: What to install for device=cuda (the ``gpu`` extra of setup.py: JAX with CUDA).
+GPU_INSTALL_HINT = "pip install -e .[gpu]"
 
 #: Variables ConfigParser may interpolate in config files (as Theano and PyTensor do).
 _INTERPOLATION_VARS = ("USER", "LSCRATCH", "TMPDIR", "TEMP", "TMP")
@@ -436,21 +444,23 @@ def _check_mode(value, source):
 def _select_device(name, source="THEANO_FLAGS or .theanorc"):
     """The one place that decides what a ``device`` value means.
 
-    Returns the normalised device (``'cpu'``) or raises :class:`ConfigError`.
-    GPU names (cuda, cuda0, gpu, gpu1, opencl0:0, ...) are refused: this version
-    has no GPU support, and running on the CPU instead would be a silent lie.
-    (A later version maps them to ``'cuda'`` and PyTensor's JAX back end; see
-    :func:`compile_mode`.)
+    Returns the normalised device: ``'cpu'``, or ``'cuda'`` (the first GPU) /
+    ``'cudaN'`` (the N-th, N >= 1) for Theano's GPU names ``cuda``, ``cuda0``,
+    ``gpu``, ``gpu0``, ``cuda1``, ``gpu1``, ...  Other names (``opencl0:0``,
+    ...) raise :class:`ConfigError`.  Pure: whether a GPU is really there is
+    checked when the module is imported (:func:`_jax_gpu`), never by falling
+    back to the CPU.
     """
     value = name.strip().lower()
     if value == "cpu":
         return "cpu"
-    if _GPU_DEVICE.match(value):
-        raise ConfigError(
-            f"device={name} (from {source}): GPU support is not available in this version of sda; "
-            "use device=cpu"
-        )
-    raise ConfigError(f"device={name} (from {source}) is not a known device: use device=cpu")
+    gpu = _GPU_DEVICE.match(value)
+    if gpu:
+        number = int(gpu.group(1) or 0)
+        return "cuda" if number == 0 else f"cuda{number}"
+    if _OPENCL_DEVICE.match(value):
+        raise ConfigError(f"device={name} (from {source}): OpenCL is not supported: use device=cuda or device=cpu")
+    raise ConfigError(f"device={name} (from {source}) is not a known device: use device=cpu or device=cuda")
 
 
 def resolve_settings(environ):
@@ -634,16 +644,177 @@ def softmax(x):
     return pytensor.tensor.special.softmax(x, axis=-1)
 
 
+# --------------------------------------------------------------------------
+# device=cuda: PyTensor's JAX back end, with the shared variables on the GPU.
+# --------------------------------------------------------------------------
+
+
+def _gpu_index(name):
+    return 0 if name == "cuda" else int(name[len("cuda"):])
+
+
+def _jax_gpu(name, source):
+    """The ``jax.Device`` for ``device=name`` (``'cuda'``, ``'cuda1'``, ...), or a
+    one-line :class:`ConfigError` naming what to install.
+
+    JAX falls back to its CPU back end without a word when it finds no GPU, so
+    this asks for the GPU platform explicitly.
+    """
+    try:
+        import jax
+    except ImportError:
+        raise ConfigError(
+            f"device={name} (from {source}) needs JAX with CUDA, which is not installed: "
+            f"{GPU_INSTALL_HINT} (or use device=cpu)"
+        ) from None
+    try:
+        gpus = jax.devices("gpu")
+    except RuntimeError:
+        gpus = []
+    if not gpus:
+        try:
+            found = ", ".join(sorted({d.platform for d in jax.devices()}))
+        except RuntimeError:
+            found = "none"
+        raise ConfigError(
+            f"device={name} (from {source}): JAX {jax.__version__} finds no GPU (its devices: {found}); "
+            f"install JAX with CUDA and check the NVIDIA driver: {GPU_INSTALL_HINT} (or use device=cpu)"
+        )
+    number = _gpu_index(name)
+    if number >= len(gpus):
+        raise ConfigError(
+            f"device={name} (from {source}): JAX finds {len(gpus)} GPU(s): use device=cuda0"
+            + (f" to cuda{len(gpus) - 1}" if len(gpus) > 1 else "")
+        )
+    return gpus[number]
+
+
+#: The ``jax.Device`` that functions are compiled for (None with device=cpu).
+jax_device = None if device == "cpu" else _jax_gpu(device, settings.sources.get("device", "THEANO_FLAGS"))
+_jax_modes = {}
+
+
+def _device_linker_class(target):
+    """PyTensor's ``JAXLinker`` that keeps the shared variables on ``target``.
+
+    PyTensor's JAX linker hands each shared variable's storage to the jitted
+    function as it finds it.  A NumPy array there is copied to the device on
+    *every* call (the whole dataset for each minibatch!).  This linker replaces
+    it, on the first call, by a device array in the shared variable's own
+    storage cell, so ``get_value(borrow=True)`` then returns a ``jax.Array`` and
+    later calls copy nothing.  Updates write the jitted function's outputs (device
+    arrays) back into those cells, so the parameters stay on the device as well.
+    A later ``set_value`` (a NumPy array) is moved again on the next call.
+    """
+    import jax
+    import numpy
+    from pytensor.compile.sharedvalue import SharedVariable
+    from pytensor.link.jax.linker import JAXLinker
+
+    device_put = jax.device_put
+
+    def strong(leaf):
+        # a strongly typed device array: JAX compiles again when an input's
+        # weak_type changes, as the generator state's scalars did after one call
+        return device_put(numpy.asarray(leaf), target)
+
+    def create_thunk_inputs(self, storage_map):
+        thunk_inputs = JAXLinker.create_thunk_inputs(self, storage_map)
+        cells = []
+        for position, (variable, cell) in enumerate(zip(self.fgraph.inputs, thunk_inputs)):
+            if isinstance(variable, SharedVariable):
+                cells.append((position, cell))
+                if isinstance(cell[0], dict):  # a noise generator's state, made a JAX pytree above
+                    cell[0] = jax.tree_util.tree_map(strong, cell[0])
+        self._shared_cells = tuple(cells)
+        return thunk_inputs
+
+    def jit_compile(self, fn):
+        compiled = JAXLinker.jit_compile(self, fn)
+        shared_cells = self._shared_cells
+        ndarray = numpy.ndarray
+
+        def call(*args):
+            for position, cell in shared_cells:
+                if isinstance(args[position], ndarray):
+                    cell[0] = device_put(args[position], target)
+                    args = args[:position] + (cell[0],) + args[position + 1:]
+            return compiled(*args)
+
+        return call
+
+    return type("DeviceJAXLinker", (JAXLinker,), {
+        "create_thunk_inputs": create_thunk_inputs, "jit_compile": jit_compile, "target": target})
+
+
+#: Warnings of PyTensor's JAX back end that say nothing wrong about this package:
+#: it copies each shared noise generator into the compiled function (which then
+#: advances the copy: the noise is fresh at every call); it drops the broadcast
+#: asserts of the graph; it sums float32 in float32 (JAX without x64) where the
+#: graph asks for a float64 accumulator (int32 for int64).
+_JAX_NOISE = (
+    r"The RandomType SharedVariables .* will not be used in the compiled JAX graph",
+    r"Skipping Assert\{",
+    r"Explicitly requested dtype (float|int)64 requested in astype is not available",
+)
+
+
+def _jax_mode(target):
+    """PyTensor's ``JAX`` mode (its rewrites) with the device-resident linker."""
+    key = (target.platform, target.id)
+    if key not in _jax_modes:
+        import warnings
+
+        from pytensor.compile.mode import JAX, Mode
+
+        for message in _JAX_NOISE:
+            warnings.filterwarnings("ignore", message=message, category=UserWarning)
+
+        _jax_modes[key] = Mode(linker=_device_linker_class(target)(), optimizer=JAX.provided_optimizer)
+    return _jax_modes[key]
+
+
 def compile_mode():
     """The ``mode`` argument of every ``pytensor.function`` of the package.
 
-    ``None`` on the CPU: PyTensor's configured mode (its default linker is Numba,
-    or whatever ``mode``/``linker`` the user set).  The one place that a GPU back
-    end will change.
+    ``None`` with device=cpu: PyTensor's configured mode (its default linker is
+    Numba, or whatever ``mode``/``linker`` the user set).  With device=cuda:
+    PyTensor's JAX back end, the functions running on the GPU and the shared
+    variables (datasets, parameters) kept there between calls.
     """
     if device == "cpu":
         return None
-    raise ConfigError(f"device={device} has no compilation mode in this version: use device=cpu")
+    return _jax_mode(jax_device)
+
+
+def static_shapes():
+    """True when the compiled functions need shapes known at compile time (the
+    JAX back end): :func:`sda.minibatches.minibatch` then selects rows with a
+    slice of static length."""
+    return device != "cpu"
+
+
+class jax_on_cpu:
+    """For tests only: compile with the JAX back end on JAX's CPU device.
+
+    ``with jax_on_cpu(): ...`` makes :func:`compile_mode` and
+    :func:`static_shapes` act as with device=cuda, on a machine without a GPU
+    (``device`` reads ``'jax-cpu'`` inside).  Users cannot select this: their
+    device=cuda refuses a CPU-only JAX.
+    """
+
+    def __enter__(self):
+        import jax
+
+        global device, jax_device
+        self._saved = device, jax_device
+        device, jax_device = "jax-cpu", jax.devices("cpu")[0]
+        return self
+
+    def __exit__(self, *exc_info):
+        global device, jax_device
+        device, jax_device = self._saved
+        return False
 
 
 def _installed_version(distribution):

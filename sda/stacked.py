@@ -29,7 +29,7 @@ References:
 import numpy
 
 from .autoencoder import dA
-from .backend import T, compile_mode, floatX, pytensor, sigmoid
+from .backend import T, compile_mode, floatX, pytensor, sigmoid, static_shapes
 from .layers import HiddenLayer
 from .logistic import LogisticRegression
 from .minibatches import minibatch
@@ -228,9 +228,20 @@ class SdA:
         )
         n_examples = set_x.get_value(borrow=True).shape[0]
         n_calls = -(-n_examples // batch_size)
+        last = None
+        if static_shapes() and n_examples % batch_size:
+            # JAX compiles static shapes: a short last minibatch gets its own
+            # function, with a constant index (a slice of known length)
+            n_calls -= 1
+            last = pytensor.function(
+                [], wrong,
+                givens={self.x: minibatch(set_x, n_calls, batch_size),
+                        self.y: minibatch(set_y, n_calls, batch_size)},
+                name=name + "_last", mode=compile_mode(),
+            )
 
         def score():
-            return numpy.concatenate([fn(i) for i in range(n_calls)])
+            return numpy.concatenate([fn(i) for i in range(n_calls)] + ([last()] if last is not None else []))
 
         score.compiled = fn
         return score
