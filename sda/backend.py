@@ -39,8 +39,9 @@ imported.  This module therefore, *before* importing PyTensor:
      ``dnn.*``, ``nvcc.*``, ``force_device``, ...) are ignored with one warning
      line; keys nobody knows are ignored with another warning line.
 
-3. writes the merged PyTensor keys to ``os.environ["PYTENSOR_FLAGS"]`` (so child
-   processes see the same settings) and imports PyTensor.  If PyTensor had
+3. writes the merged PyTensor keys to ``os.environ["PYTENSOR_FLAGS"]`` while it
+   imports PyTensor, then restores the variable (child processes resolve their
+   own settings).  If PyTensor had
    already been imported by someone else, the settings are applied through
    ``pytensor.config`` where that is possible, with one warning about the rest.
 
@@ -602,6 +603,10 @@ def _apply_to_loaded_config(config_, flags):
 settings = resolve_settings(os.environ)
 floatX = settings.floatX
 device = settings.device
+# PyTensor reads PYTENSOR_FLAGS once, at import: set it for the import only, so
+# that child processes (the scripts run by a test, say) resolve their own
+# THEANO_FLAGS and .theanorc instead of inheriting ours as an "explicit" setting.
+_user_pytensor_flags = os.environ.get("PYTENSOR_FLAGS")
 os.environ["PYTENSOR_FLAGS"] = format_pytensor_flags(settings.pytensor_flags)
 for _line in warning_lines(settings):
     print(_line, file=sys.stderr)
@@ -617,6 +622,11 @@ except ModuleNotFoundError as _exc:
     raise
 except Exception as _exc:
     raise _translate_import_error(_exc, settings) from _exc
+finally:
+    if _user_pytensor_flags is None:
+        os.environ.pop("PYTENSOR_FLAGS", None)
+    else:
+        os.environ["PYTENSOR_FLAGS"] = _user_pytensor_flags
 
 config = pytensor.config
 

@@ -70,10 +70,10 @@ def sda_parser():
     p.add_argument("--rescale", action="store_true", help=RESCALE_HELP)
     p.add_argument("--n-ins", type=int, default=None, help="input size (default: the data's)")
     p.add_argument("--n-outs", type=int, default=None, help="number of classes (default: largest label + 1)")
-    p.add_argument("--engine", choices=["auto", "kernels", "compiled"], default=d.engine,
-                   help="kernels: fast Numba kernels, many minibatches per call; compiled: the tutorial's "
-                        "compiled functions, one call per minibatch (same model and noise); auto: kernels on "
-                        "the CPU")
+    p.add_argument("--engine", choices=["auto", "kernels", "compiled", "chunks"], default=d.engine,
+                   help="kernels: fast Numba kernels, many minibatches per call (CPU); compiled: the tutorial's "
+                        "compiled functions, one call per minibatch (same model and noise); chunks: a compiled "
+                        "scan over many minibatches per call (for GPUs); auto: kernels on the CPU, chunks on a GPU")
     p.add_argument("--eval-batch-size", type=int, default=d.eval_batch_size,
                    help="minibatch size of validation and test (speed only; results do not change)")
     add_checkpoint_flags(p, "--output-dir")

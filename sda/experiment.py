@@ -23,15 +23,18 @@ from .progress import EpochBars
 
 # how training steps run: "compiled" = the tutorial's compiled functions, one call
 # per minibatch; "kernels" = sda.fast's Numba kernels, many minibatches per call
-# (same model, same noise, equal within float rounding); "auto" = kernels on the CPU
-ENGINES = ("auto", "kernels", "compiled")
+# (same model, same noise, equal within float rounding; CPU only); "chunks" =
+# sda.gpu's compiled scan over many minibatches per call (what makes a GPU fast);
+# "auto" = kernels on the CPU, chunks on a GPU
+ENGINES = ("auto", "kernels", "compiled", "chunks")
+GPU_CHUNK = 5000  # minibatches per compiled call on a GPU (a multiple of the 1000 used for validation)
 
 
 def resolve_engine(engine):
     from . import backend
 
     if engine == "auto":
-        return "kernels" if backend.device == "cpu" else "compiled"
+        return "kernels" if backend.device == "cpu" else "chunks"
     if engine == "kernels" and backend.device != "cpu":
         raise UsageError(f"--engine kernels runs on the CPU only, but device={backend.device}: "
                          f"use --engine compiled (or auto)")
@@ -253,6 +256,7 @@ def run_sda(config, script="train_sda.py", resume_command=None):
     from .training import (EarlyStoppingState, Interrupted, PretrainingState, finetune_sda, minibatch_runner,
                            pretrain_sda)
 
+    from . import gpu
     from .fast import FinetuningRunner, PretrainingRunner
 
     engine = resolve_engine(config.engine)
@@ -308,6 +312,10 @@ def run_sda(config, script="train_sda.py", resume_command=None):
                 if engine == "kernels":
                     runners = [PretrainingRunner(sda, k, train_set_x, config.batch_size, c, config.pretrain_lr)
                                for k, c in enumerate(config.corruption_levels)]
+                elif engine == "chunks":
+                    chunk_fns = gpu.pretraining_chunk_functions(sda, train_set_x, config.batch_size)
+                    runners = [gpu.chunk_runner(fn, GPU_CHUNK, stop, corruption=c, lr=config.pretrain_lr)
+                               for fn, c in zip(chunk_fns, config.corruption_levels)]
                 else:
                     runners = [minibatch_runner(fn, stop, corruption=c, lr=config.pretrain_lr)
                                for fn, c in zip(pretraining_fns, config.corruption_levels)]
@@ -329,8 +337,13 @@ def run_sda(config, script="train_sda.py", resume_command=None):
                 eval_batch_size=config.eval_batch_size)
             log("... finetuning the model")
             clocks["finetuning"].start()
-            run = (FinetuningRunner(sda, train_set_x, train_set_y, config.batch_size, config.finetune_lr)
-                   if engine == "kernels" else minibatch_runner(train_fn, stop))
+            if engine == "kernels":
+                run = FinetuningRunner(sda, train_set_x, train_set_y, config.batch_size, config.finetune_lr)
+            elif engine == "chunks":
+                run = gpu.chunk_runner(gpu.finetune_chunk_function(sda, train_set_x, train_set_y, config.batch_size,
+                                                                   config.finetune_lr), GPU_CHUNK, stop)
+            else:
+                run = minibatch_runner(train_fn, stop)
             finetune_sda(run, validate_model, test_model, n_train_batches,
                          config.training_epochs, config.finetune_lr, log, state=finetuning,
                          after_validation=checkpoint,

@@ -255,7 +255,9 @@ class SdA:
         :param with_visible_biases: also the dAs' visible biases
             ``dA_b_prime_0, ...`` (not part of the MLP, but part of a checkpoint)
         """
-        return {name: variable.get_value() for name, variable in self._named_params(with_visible_biases).items()}
+        # numpy.asarray: on a GPU the values are device arrays
+        return {name: numpy.asarray(variable.get_value())
+                for name, variable in self._named_params(with_visible_biases).items()}
 
     def set_param_arrays(self, arrays):
         """Load arrays named as by :meth:`get_param_arrays` into the shared variables."""
