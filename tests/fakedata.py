@@ -1,11 +1,14 @@
-"""Small MNIST-like data written as real IDX files, for tests that must not need the real MNIST."""
+"""Small MNIST-like data written as real IDX files, for tests that must not need the real MNIST,
+and the assertion every bad-data test shares."""
 
 import gzip
 import struct
 
 import numpy as np
+import pytest
 
 from sda.data import MNIST_FILES
+from sda.errors import DataError
 
 TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS = MNIST_FILES
 
@@ -105,3 +108,14 @@ def write_image_folder(root, splits=("train",), n_per_class=4, shape=(12, 10), l
                 Image.fromarray(pixels).save(path)
                 written[split].append((label, path, pixels))
     return root
+
+
+def one_line_error(call, *fragments, kind=DataError):
+    """Run ``call``; it must raise ``kind`` with a one-line message holding ``fragments``."""
+    with pytest.raises(kind) as info:
+        call()
+    message = str(info.value)
+    assert "\n" not in message and message.strip() == message
+    for fragment in fragments:
+        assert str(fragment) in message, message
+    return message

@@ -27,22 +27,14 @@ from sda.data import (
 )
 from sda.errors import DataError, UsageError
 
-from fakedata import TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS, idx_bytes, make_arrays, write_idx, write_mnist
+from fakedata import TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS, idx_bytes, make_arrays, one_line_error, write_idx, write_mnist
 
 
 def md5_table(folder):
     return {name: hashlib.md5((folder / name).read_bytes()).hexdigest() for name in MNIST_FILES}
 
 
-def one_line_data_error(call, *fragments):
-    """Run ``call``; it must raise DataError with a one-line message holding ``fragments``."""
-    with pytest.raises(DataError) as info:
-        call()
-    message = str(info.value)
-    assert "\n" not in message and message.strip() == message
-    for fragment in fragments:
-        assert str(fragment) in message, message
-    return message
+one_line_data_error = one_line_error
 
 
 @pytest.fixture

@@ -12,20 +12,12 @@ from PIL import Image
 from sda.data import SPLIT_SEED, Splits, image_shape_for, load_mnist_arrays, read_image_files
 from sda.errors import DataError
 
-from fakedata import (TEST_IMAGES, make_toy_images, write_idx, write_idx_dataset,
+from fakedata import (TEST_IMAGES, one_line_error, make_toy_images, write_idx, write_idx_dataset,
                       write_image_folder)
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def one_line_error(call, *fragments, kind=DataError):
-    with pytest.raises(kind) as info:
-        call()
-    message = str(info.value)
-    assert "\n" not in message and message.strip() == message
-    for fragment in fragments:
-        assert str(fragment) in message, message
-    return message
 
 
 def save_npz(path, **arrays):
