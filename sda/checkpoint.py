@@ -43,12 +43,15 @@ class Checkpointer:
     :param every: save after every ``every``-th epoch/validation (0: only at
         interrupts)
     :param resume_command: what to tell the user to type to resume
+    :param defaults: the default of each configuration key: a checkpoint
+        written before a key existed ran with its default
     """
 
-    def __init__(self, output_dir, kind, config, every=1, resume_command=None):
+    def __init__(self, output_dir, kind, config, every=1, resume_command=None, defaults=None):
         self.path = os.path.join(output_dir, CHECKPOINT_NAME)
         self.kind = kind
         self.config = dict(config)
+        self.defaults = dict(defaults or {})
         self.every = every
         self.resume_command = resume_command
         self._calls = 0
@@ -78,6 +81,7 @@ class Checkpointer:
         if kind != self.kind or version != FORMAT_VERSION:
             raise UsageError(f"{self.path} is a checkpoint of a {kind} run (format {version}), "
                              f"not of this {self.kind} run: use another output directory")
+        config = {**{k: v for k, v in self.defaults.items() if k not in config}, **config}
         differing = sorted(k for k in set(config) | set(self.config) if config.get(k) != self.config.get(k))
         if differing:
             details = ", ".join(f"{k} (checkpoint: {config.get(k)!r}, now: {self.config.get(k)!r})"

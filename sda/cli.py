@@ -26,6 +26,13 @@ def float_list(text):
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, e.g. 0.1,0.2,0.3, got {text!r}")
 
 
+class DefaultsHelp(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each flag's default, except where the help already says what an unset flag does."""
+
+    def _get_help_string(self, action):
+        return action.help if action.default is None else super()._get_help_string(action)
+
+
 class Parser(argparse.ArgumentParser):
     """argparse, but a mistake is one line (argparse adds the whole usage)."""
 
@@ -52,8 +59,10 @@ def sda_parser():
         prog="train_sda.py",
         description="Pretrain a stacked denoising autoencoder layer by layer, then finetune it "
                     "with early stopping (the Deep Learning Tutorials' SdA.py).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=DefaultsHelp)
     p.add_argument("--finetune-lr", type=float, default=d.finetune_lr, help="finetuning learning rate")
+    p.add_argument("--finetune-lr-decay", type=float, default=d.finetune_lr_decay,
+                   help="multiply the finetuning learning rate by this after every epoch (1: constant, the tutorial)")
     p.add_argument("--pretraining-epochs", type=int, default=d.pretraining_epochs, help="epochs per layer")
     p.add_argument("--pretrain-lr", type=float, default=d.pretrain_lr, help="pretraining learning rate")
     p.add_argument("--training-epochs", type=int, default=d.training_epochs,
@@ -88,7 +97,7 @@ def da_parser():
         prog="train_da.py",
         description="Train a denoising autoencoder without and with 30%% corruption and save pictures "
                     "of its filters (the Deep Learning Tutorials' dA.py).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=DefaultsHelp)
     p.add_argument("--learning-rate", type=float, default=d.learning_rate, help="SGD learning rate")
     p.add_argument("--training-epochs", type=int, default=d.training_epochs, help="epochs per dA")
     p.add_argument("--batch-size", type=int, default=d.batch_size, help="minibatch size")
@@ -152,7 +161,7 @@ def evaluate_parser():
     p = Parser(prog="evaluate.py",
                description="Evaluate a model.npz written by train_sda.py on the MNIST test set (test error, "
                            "per-class errors, confusion matrix), or classify image files.",
-               formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+               formatter_class=DefaultsHelp)
     p.add_argument("model", help="model.npz, or the output directory holding it")
     p.add_argument("images", nargs="*", help="image files to classify (any size or mode)")
     p.add_argument("--dataset", default=None, help=dataset_help())

@@ -86,6 +86,7 @@ class SdAConfig:
     """Everything that defines a ``train_sda.py`` run (the tutorial's defaults)."""
 
     finetune_lr: float = 0.1
+    finetune_lr_decay: float = 1.0  # the finetuning rate of epoch e is finetune_lr * decay ** (e - 1)
     pretraining_epochs: int = 15
     pretrain_lr: float = 0.001
     training_epochs: int = 1000
@@ -110,6 +111,9 @@ class SdAConfig:
         if self.engine not in ENGINES:
             raise UsageError(f"--engine {self.engine!r} is not one of {', '.join(ENGINES)}")
         check_positive_float("--finetune-lr", self.finetune_lr)
+        if not 0.0 < self.finetune_lr_decay <= 1.0:
+            raise UsageError(f"--finetune-lr-decay multiplies the finetuning rate after every epoch and must be in "
+                             f"(0, 1] (1: a constant rate, as in the tutorial), got {self.finetune_lr_decay!r}")
         check_positive_float("--pretrain-lr", self.pretrain_lr)
         check_non_negative_int("--pretraining-epochs", self.pretraining_epochs)
         check_non_negative_int("--training-epochs", self.training_epochs)
@@ -246,7 +250,8 @@ def run_sda(config, script="train_sda.py", resume_command=None):
     """
     config.validate()
     output_dir = ensure_writable_dir(config.output_dir, "--output-dir")
-    checkpointer = Checkpointer(output_dir, "sda", result_keys(config), every=config.checkpoint_every)
+    checkpointer = Checkpointer(output_dir, "sda", result_keys(config), every=config.checkpoint_every,
+                                defaults=result_keys(SdAConfig()))
     if not config.resume:
         checkpointer.refuse_to_overwrite()
 
@@ -257,6 +262,7 @@ def run_sda(config, script="train_sda.py", resume_command=None):
                            pretrain_sda)
 
     from . import gpu
+    from .backend import floatX, pytensor
     from .fast import FinetuningRunner, PretrainingRunner
 
     engine = resolve_engine(config.engine)
@@ -332,20 +338,24 @@ def run_sda(config, script="train_sda.py", resume_command=None):
             ########################
             # get the training, validation and testing function for the model
             log("... getting the finetuning functions")
+            # a shared variable rather than a constant, so that the rate can decay between epochs
+            finetune_lr = pytensor.shared(numpy.asarray(config.finetune_lr, dtype=floatX), name="finetune_lr")
             train_fn, validate_model, test_model = sda.build_finetune_functions(
-                datasets=datasets, batch_size=config.batch_size, learning_rate=config.finetune_lr,
+                datasets=datasets, batch_size=config.batch_size, learning_rate=finetune_lr,
                 eval_batch_size=config.eval_batch_size)
             log("... finetuning the model")
             clocks["finetuning"].start()
             if engine == "kernels":
-                run = FinetuningRunner(sda, train_set_x, train_set_y, config.batch_size, config.finetune_lr)
+                run = FinetuningRunner(sda, train_set_x, train_set_y, config.batch_size, finetune_lr)
             elif engine == "chunks":
                 run = gpu.chunk_runner(gpu.finetune_chunk_function(sda, train_set_x, train_set_y, config.batch_size,
-                                                                   config.finetune_lr), GPU_CHUNK, stop)
+                                                                   finetune_lr), GPU_CHUNK, stop)
             else:
                 run = minibatch_runner(train_fn, stop)
             finetune_sda(run, validate_model, test_model, n_train_batches,
                          config.training_epochs, config.finetune_lr, log, state=finetuning,
+                         learning_rate_decay=config.finetune_lr_decay,
+                         set_learning_rate=lambda rate: finetune_lr.set_value(numpy.asarray(rate, dtype=floatX)),
                          after_validation=checkpoint,
                          on_new_best=lambda state: best_params.update(sda.get_param_arrays()), stop=stop,
                          bars=EpochBars(config.progress))
@@ -405,7 +415,8 @@ def run_da(config, script="train_da.py", resume_command=None):
     as a PNG; checkpoints, interrupts and resumes like :func:`run_sda`."""
     config.validate()
     output_folder = ensure_writable_dir(config.output_folder, "--output-folder")
-    checkpointer = Checkpointer(output_folder, "da", result_keys(config), every=config.checkpoint_every)
+    checkpointer = Checkpointer(output_folder, "da", result_keys(config), every=config.checkpoint_every,
+                                defaults=result_keys(DAConfig()))
     if not config.resume:
         checkpointer.refuse_to_overwrite()
 

@@ -62,12 +62,20 @@ class PretrainingRunner:
 
 
 class FinetuningRunner:
-    """Finetunes the whole SdA (sigmoid layers and logistic layer) on minibatches."""
+    """Finetunes the whole SdA (sigmoid layers and logistic layer) on minibatches.
+
+    ``learning_rate`` is a number, or a shared scalar read at every call (so that
+    the rate can change between epochs, as with the compiled functions)."""
 
     def __init__(self, sda, train_set_x, train_set_y, batch_size, learning_rate, chunk=DEFAULT_CHUNK):
         self.sda, self.train_set_x, self.train_set_y = sda, train_set_x, train_set_y
         self.batch_size, self.chunk = batch_size, chunk
-        self.learning_rate = _value(sda.logLayer.W).dtype.type(learning_rate)
+        self.rate = learning_rate
+
+    @property
+    def learning_rate(self):
+        rate = self.rate.get_value() if hasattr(self.rate, "get_value") else self.rate
+        return _value(self.sda.logLayer.W).dtype.type(rate)
 
     def __call__(self, first, stop):
         stop = min(stop, first + self.chunk)

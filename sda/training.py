@@ -189,7 +189,8 @@ class EarlyStoppingState:
 
 
 def finetune_sda(run, valid_score, test_score, n_train_batches, training_epochs, learning_rate, log,
-                 state=None, after_validation=None, on_new_best=None, stop=None, bars=None):
+                 state=None, after_validation=None, on_new_best=None, stop=None, bars=None,
+                 learning_rate_decay=1.0, set_learning_rate=None):
     """Finetunes the whole network by SGD with the tutorial's early stopping.
 
     Validation happens once per epoch (the tutorial's ``validation_frequency``
@@ -204,6 +205,9 @@ def finetune_sda(run, valid_score, test_score, n_train_batches, training_epochs,
     :param run: the runner, e.g. ``minibatch_runner(train_fn)``
     :param after_validation: called as ``after_validation(state)`` after every
         validation, and at the end (checkpoints hook here)
+    :param learning_rate_decay: epoch ``e`` trains at ``learning_rate *
+        learning_rate_decay ** (e - 1)``, told to the runner through
+        ``set_learning_rate(rate)`` before the epoch (1: the tutorial's constant rate)
     """
     state = state or EarlyStoppingState.start(n_train_batches)
     n = n_train_batches
@@ -214,6 +218,10 @@ def finetune_sda(run, valid_score, test_score, n_train_batches, training_epochs,
                 break
             state.epoch, state.in_epoch = state.epoch + 1, True
         epoch = state.epoch
+        # a function of the epoch alone, so that a resumed run continues the schedule
+        rate = learning_rate * learning_rate_decay ** (epoch - 1)
+        if set_learning_rate is not None:
+            set_learning_rate(rate)
         first_iter = (epoch - 1) * n
         # The tutorial checks `patience <= iter` after every minibatch; patience
         # only changes at validations, at the end of an epoch, so the epoch
@@ -221,7 +229,7 @@ def finetune_sda(run, valid_score, test_score, n_train_batches, training_epochs,
         last_index = min(n - 1, max(0, math.ceil(state.patience) - first_iter))
         run_minibatches(run, state, last_index + 1, stop, bars, f"finetuning, epoch {epoch}")
         train_cost = float(numpy.mean(state.epoch_costs, dtype="float64"))
-        check_cost(train_cost, f"finetuning, epoch {epoch}", learning_rate)
+        check_cost(train_cost, f"finetuning, epoch {epoch}", rate)
         iter = first_iter + last_index
         if last_index == n - 1:
             this_validation_loss = float(numpy.mean(valid_score(), dtype="float64"))

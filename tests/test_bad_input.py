@@ -42,6 +42,8 @@ def data(tmp_path):
     (["--batch-size", "abc"], ["invalid int value"]),
     (["--finetune-lr", "0"], ["--finetune-lr must be a number > 0"]),
     (["--pretrain-lr", "-0.1"], ["--pretrain-lr must be a number > 0"]),
+    (["--finetune-lr-decay", "0"], ["--finetune-lr-decay", "must be in (0, 1]"]),
+    (["--finetune-lr-decay", "1.5"], ["--finetune-lr-decay", "must be in (0, 1]"]),
     (["--corruption-levels", "1.0"], ["must be in [0, 1)"]),
     (["--corruption-levels", "-0.1"], ["must be in [0, 1)"]),
     (["--hidden-layers", ""], ["--hidden-layers is empty"]),

@@ -138,6 +138,16 @@ def test_resume_refuses_a_different_configuration(learnable_mnist, tmp_path):
     assert code == 2 and "--resume" in err and (out / "checkpoint.pkl").exists()
 
 
+def test_a_checkpoint_older_than_a_configuration_key_resumes_with_its_default(tmp_path):
+    defaults = {"seed": 1, "finetune_lr_decay": 1.0}
+    Checkpointer(tmp_path, "sda", {"seed": 7}).save({"step": 3}, "data")  # written before the key existed
+    now = Checkpointer(tmp_path, "sda", {"seed": 7, "finetune_lr_decay": 1.0}, defaults=defaults)
+    assert now.load("data")["step"] == 3
+    other = Checkpointer(tmp_path, "sda", {"seed": 7, "finetune_lr_decay": 0.9}, defaults=defaults)
+    with pytest.raises(UserError, match="finetune_lr_decay"):
+        other.load("data")
+
+
 def test_resume_without_a_checkpoint_is_a_usage_error(learnable_mnist, tmp_path):
     code, _, err = finish(start("train_sda.py", learnable_mnist, tmp_path, "--resume"))
     assert code == 2 and "no checkpoint" in err and "Traceback" not in err

@@ -67,3 +67,18 @@ def test_finetuning_kernels_match_the_compiled_function(batch_size):
     numpy.testing.assert_allclose(got, expected, rtol=1e-4)
     assert_same_params(plain, fast)
     del rng
+
+
+def test_a_decaying_rate_reaches_kernels_and_compiled_function_alike():
+    """The finetuning rate is a shared variable both paths read at every call."""
+    x, y = data()
+    plain, fast = twin_models()
+    rate = pytensor.shared(numpy.asarray(0.1, dtype=floatX))
+    train_fn = plain.build_finetune_functions([(x, y)] * 3, 2, rate)[0]
+    runner = FinetuningRunner(fast, x, y, 2, rate, chunk=30)
+    for value in (0.1, 0.03, 0.001):
+        rate.set_value(numpy.asarray(value, dtype=floatX))
+        minibatch_runner(train_fn)(0, 30)
+        runner(0, 30)
+        assert_same_params(plain, fast)
+    assert runner.learning_rate == numpy.asarray(0.001, dtype=floatX)

@@ -209,3 +209,15 @@ def test_stop_request_interrupts_finetuning_and_resumes_exactly():
         finetune_sda(minibatch_runner(step), valid, lambda: [0.2], 4, 12, 0.1, lambda line: None, state=state)
         assert state.as_dict() == full.as_dict()
         assert len(count) == 4 * 12
+
+
+def test_finetuning_rate_decays_every_epoch_and_resumes_on_schedule():
+    rates = []
+    validations = iter([0.5, 0.4, 0.3, 0.2, 0.1, 0.05])
+    state = finetune_sda(minibatch_runner(lambda i: 0.5), lambda: [next(validations)], lambda: [0.1], 3, 3, 0.2,
+                         lambda line: None, learning_rate_decay=0.5, set_learning_rate=rates.append)
+    assert rates == [0.2, 0.1, 0.05]
+    # a run resumed after epoch 3 continues the schedule where it was
+    finetune_sda(minibatch_runner(lambda i: 0.5), lambda: [next(validations)], lambda: [0.1], 3, 5, 0.2,
+                 lambda line: None, state=state, learning_rate_decay=0.5, set_learning_rate=rates.append)
+    assert rates == [0.2, 0.1, 0.05, 0.025, 0.0125]
