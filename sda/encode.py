@@ -13,12 +13,12 @@ Importing this module does not import PyTensor (``--help`` stays instant).
 """
 
 import argparse
-import json
 import os
 
 import numpy
 
 from .errors import DataError, UsageError
+from .model_io import training_rescale
 
 __all__ = ["OUTPUT_SUFFIXES", "SPLIT_CHOICES", "encode_main", "encode_parser", "run_encode"]
 
@@ -81,7 +81,7 @@ def run_encode(model, output, dataset=None, images=(), split="all", layer=-1, pr
         where = f"{len(images)} image file{'s' * (len(images) != 1)}"
     else:
         if rescale is None:
-            rescale = _training_rescale(model)
+            rescale = training_rescale(model)
         x, extra = _dataset_inputs(sda, dataset, split, rescale)
         from .data import resolve_dataset
 
@@ -149,18 +149,6 @@ def _dataset_inputs(sda, dataset, split, rescale):
     if splits.sources is not None:
         extra["files"] = numpy.concatenate([splits.sources[SPLIT_NAMES.index(name)] for name in chosen])
     return x, extra
-
-
-def _training_rescale(model):
-    """The ``(min, max)`` the training run mapped onto [0, 1] (its results.json), else False."""
-    model = os.fspath(model)
-    folder = model if os.path.isdir(model) else os.path.dirname(model) or "."
-    try:
-        with open(os.path.join(folder, "results.json")) as f:
-            recorded = json.load(f).get("rescaled_from")
-    except (OSError, ValueError, AttributeError):
-        return False
-    return tuple(recorded) if isinstance(recorded, list) and len(recorded) == 2 else False
 
 
 def _write(output, suffix, arrays):

@@ -103,7 +103,7 @@ def classify_images(sda, paths):
 def run_evaluate(model_path, dataset=None, images=(), output_dir=None, log=print):
     """``scripts/evaluate.py``: classify ``images`` if given, else report the
     test error, per-class errors and confusion matrix (text and PNG)."""
-    from .model_io import load_model
+    from .model_io import load_model, training_rescale
 
     sda = load_model(model_path)
     if images:
@@ -113,7 +113,8 @@ def run_evaluate(model_path, dataset=None, images=(), output_dir=None, log=print
 
     from .data import load_mnist_arrays
 
-    _, _, (test_x, test_y) = load_mnist_arrays(dataset)
+    # the test set mapped onto [0, 1] as the training run mapped its data (--rescale)
+    _, _, (test_x, test_y) = load_mnist_arrays(dataset, rescale=training_rescale(model_path))
     if test_x.shape[1] != sda.n_ins:
         raise DataError(f"the test images have {test_x.shape[1]} pixels but the model takes {sda.n_ins}: "
                         f"give the dataset the model was trained on")

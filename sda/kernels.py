@@ -19,16 +19,47 @@ Why these are fast at batch 1: the compiled PyTensor step copies ``W.T`` (a
 non-contiguous view) before every product and forms each weight gradient as a
 full temporary matrix; here each step makes three passes over each ``W``, with
 no temporaries, and skips the rows whose input is zero (most MNIST pixels, and
-every input the noise masked).  Other batch sizes use BLAS through ``np.dot``.
+every input the noise masked).  Other batch sizes use BLAS: ``np.dot`` for the
+products, and gemm with beta = 1 for the weight updates, in place.
 """
 
 import math
 
 import numba
 import numpy as np
+from numba.extending import overload
+from numba.np.linalg import _BLAS, get_blas_kind
 
 # error_model="numpy": a diverging run gives inf/nan costs (caught by the loops), not ZeroDivisionError
 njit = numba.njit(cache=True, fastmath=True, nogil=True, error_model="numpy")
+
+
+def gemm_accumulate(alpha, A, B, C):
+    """``C += alpha * A.T @ B`` in place, for C-contiguous float32/float64
+    arrays: A is (m, n_in), B is (m, n_out), C is (n_in, n_out).  In one pass
+    over C, where ``np.dot`` would first write ``A.T @ B`` into a temporary as
+    large as the weights."""
+    C += alpha * A.T @ B  # the plain-Python meaning; Numba code gets the BLAS call below
+
+
+@overload(gemm_accumulate)
+def _gemm_accumulate(alpha, A, B, C):
+    # Numba's own binding of BLAS gemm (SciPy's, as np.dot uses): linked by name, so kernels stay cacheable
+    gemm = _BLAS().numba_xxgemm(C.dtype)
+    kind = ord(get_blas_kind(C.dtype, "gemm_accumulate"))
+    dtype = np.float32 if C.dtype == numba.float32 else np.float64
+
+    def impl(alpha, A, B, C):
+        # BLAS is column-major: C (n_in, n_out) row-major is C' (n_out, n_in) column-major,
+        # and C' += alpha * B' @ A'.T, with B' = B seen as (n_out, m), A' = A as (n_in, m)
+        m, n_in, n_out = A.shape[0], C.shape[0], C.shape[1]
+        alpha_ = np.full(1, alpha, dtype)
+        beta = np.ones(1, dtype)
+        gemm(kind, ord("N"), ord("T"), n_out, n_in, m, alpha_.ctypes, B.ctypes, n_out, A.ctypes, n_in,
+             beta.ctypes, C.ctypes, n_out)
+        # keep the arrays alive until BLAS is done with them (as numba.np.linalg does)
+        A.size, B.size, C.size, alpha_.size, beta.size  # noqa: B018
+    return impl
 
 
 @njit
@@ -125,7 +156,7 @@ def _da_train_batch(X, U, first, stop, batch_size, W, b, b_prime, keep, lr):
         for r in range(m):
             for j in range(n_hid):
                 h[r, j] = _sigmoid(a[r, j] + b[j])
-        s = np.dot(h, np.ascontiguousarray(W.T))
+        s = np.dot(h, W.T)
         dz = np.empty_like(s)
         cost = 0.0
         for r in range(m):
@@ -139,12 +170,10 @@ def _da_train_batch(X, U, first, stop, batch_size, W, b, b_prime, keep, lr):
         for r in range(m):
             for j in range(n_hid):
                 dh[r, j] *= h[r, j] * (1.0 - h[r, j])
-        gW = np.dot(np.ascontiguousarray(tx.T), dh)
-        gW2 = np.dot(np.ascontiguousarray(dz.T), h)
-        for i in range(n_vis):
-            for j in range(n_hid):
-                W[i, j] -= lr * (gW[i, j] + gW2[i, j])
         b -= lr * dh.sum(axis=0)
+        # W -= lr * (tx.T @ dh + dz.T @ h), both terms accumulated in place (dh, dz use the old W)
+        gemm_accumulate(-lr, tx, dh, W)
+        gemm_accumulate(-lr, dz, h, W)
         b_prime -= lr * dz.sum(axis=0)
     return costs
 
@@ -258,7 +287,7 @@ def _mlp_train_batch(X, Y, first, stop, batch_size, Ws, bs, W_out, b_out, lr):
             d_in = delta
             if L > 0:
                 # backpropagate with the weights before their update
-                d_in = np.dot(delta, np.ascontiguousarray(W.T))
+                d_in = np.dot(delta, W.T)  # W.T is Fortran-ordered: BLAS reads it as is, no copy
                 a = acts[L]
                 for r in range(m):
                     for j in range(d_in.shape[1]):
@@ -271,10 +300,7 @@ def _mlp_train_batch(X, Y, first, stop, batch_size, Ws, bs, W_out, b_out, lr):
 @njit
 def _update_layer(a_in, delta, W, b, lr):
     """W -= lr * a_in.T @ delta; b -= lr * sum of delta's rows."""
-    gW = np.dot(np.ascontiguousarray(a_in.T), delta)
-    for i in range(W.shape[0]):
-        for j in range(W.shape[1]):
-            W[i, j] -= lr * gW[i, j]
+    gemm_accumulate(-lr, np.ascontiguousarray(a_in), delta, W)
     for r in range(delta.shape[0]):
         for j in range(W.shape[1]):
             b[j] -= lr * delta[r, j]

@@ -1,5 +1,6 @@
 """Saved models: ``model.npz`` in, a ready :class:`~sda.stacked.SdA` out."""
 
+import json
 import os
 import zipfile
 
@@ -27,3 +28,17 @@ def load_model(path):
         return SdA.from_param_arrays(arrays)
     except ValueError as error:
         raise DataError(f"{path} is not an SdA model: {error}") from None
+
+
+def training_rescale(model):
+    """The ``(min, max)`` the training run mapped onto [0, 1] (``rescaled_from``
+    in the results.json beside ``model``), else False: data given to the model
+    must be brought into [0, 1] the way its training data were."""
+    model = os.fspath(model)
+    folder = model if os.path.isdir(model) else os.path.dirname(model) or "."
+    try:
+        with open(os.path.join(folder, "results.json")) as f:
+            recorded = json.load(f).get("rescaled_from")
+    except (OSError, ValueError, AttributeError):
+        return False
+    return tuple(recorded) if isinstance(recorded, list) and len(recorded) == 2 else False

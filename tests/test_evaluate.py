@@ -109,3 +109,27 @@ def test_load_model_refuses_arrays_of_another_model(tmp_path):
     numpy.savez(tmp_path / "other.npz", weights=numpy.zeros(3))
     with pytest.raises(DataError, match="not an SdA model"):
         load_model(str(tmp_path / "other.npz"))
+
+
+def test_evaluate_applies_the_training_runs_rescale(learnable_mnist, tmp_path):
+    """A model trained with --rescale on raw 0..255 pixels: evaluate.py maps the test set the same way."""
+    import json
+
+    from sda.data import load_mnist_arrays
+
+    (train_x, train_y), (valid_x, valid_y), (test_x, test_y) = load_mnist_arrays(str(learnable_mnist))
+    raw = tmp_path / "raw.npz"
+    numpy.savez(raw, train_x=train_x * 255, train_y=train_y, valid_x=valid_x * 255, valid_y=valid_y,
+                test_x=test_x * 255, test_y=test_y)
+    out = tmp_path / "run"
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "train_sda.py"), "--dataset", str(raw),
+                             "--rescale", "--output-dir", str(out), "--batch-size", "10", "--hidden-layers", "40",
+                             "--corruption-levels", "0.1", "--pretraining-epochs", "1", "--training-epochs", "4"],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    recorded = json.loads((out / "results.json").read_text())
+    assert recorded["rescaled_from"] == [0.0, 255.0]
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "evaluate.py"), str(out), "--dataset", str(raw)],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[0] == "test error %f %%" % recorded["test_error_percent"]
