@@ -73,26 +73,31 @@ def assert_same_as_baseline(baseline_dir, out):
 
 @pytest.mark.parametrize("kills", [
     [("Pre-training layer 0, epoch 0", 0.0)],
-    [("Pre-training layer 0, epoch 1", 0.02), ("Pre-training layer 1, epoch 1", 0.0)],
+    [("Pre-training layer 0, epoch 1", 0.0), ("Pre-training layer 1, epoch 1", 0.0)],
     [("... finetuning the model", 0.05)],
     [("epoch 2, minibatch", 0.0), ("epoch 4, minibatch", 0.03)],
 ])
 def test_sigkill_anywhere_then_resume_is_bit_identical(baseline, learnable_mnist, tmp_path, kills):
     baseline_dir, _ = baseline
     out = tmp_path / "run"
+    finished = False
     for i, (trigger, delay) in enumerate(kills):
         extra = ["--resume"] if i else []
         code, stdout, err = run_until("train_sda.py", learnable_mnist, out, trigger, signal.SIGKILL,
                                       delay + random.uniform(0, 0.01), *extra)
+        if i and code == 0 and not any(line.startswith(trigger) for line in stdout.splitlines()):
+            # The previous kill landed after this trigger's line had been checkpointed (timing on a loaded
+            # machine): the resumed run never printed it and finished; what it left is checked below.
+            assert "... resuming from" in stdout
+            finished = True
+            break
         assert code == -signal.SIGKILL, err
         assert (out / "checkpoint.pkl").exists() or trigger.startswith("Pre-training layer 0, epoch 0")
-    if (out / "checkpoint.pkl").exists():
-        code, stdout, err = finish(start("train_sda.py", learnable_mnist, out, "--resume"))
+    if not finished:
+        resuming = (out / "checkpoint.pkl").exists()  # else killed before the first checkpoint: start again
+        code, stdout, err = finish(start("train_sda.py", learnable_mnist, out, *(["--resume"] if resuming else [])))
         assert code == 0, err
-        assert "... resuming from" in stdout
-    else:  # killed before the first checkpoint: start again
-        code, stdout, err = finish(start("train_sda.py", learnable_mnist, out))
-        assert code == 0, err
+        assert ("... resuming from" in stdout) == resuming
     assert_same_as_baseline(baseline_dir, out)
 
 
