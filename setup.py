@@ -8,7 +8,7 @@ setup(
     long_description_content_type="text/markdown",
     packages=find_packages(include=["sda", "sda.*"]),
     python_requires=">=3.10",
-    install_requires=["pytensor", "numba", "scipy", "numpy", "pillow", "tqdm", "matplotlib"],
+    install_requires=["pytensor", "numba", "scipy", "scipy-openblas32>=0.3.34", "numpy", "pillow", "tqdm", "matplotlib"],
     extras_require={
         # the tests also run the device=cuda code path on JAX's CPU back end
         "test": ["pytest", "jax"],

@@ -11,12 +11,16 @@ model on the same noise (equal within float rounding; ``tests/test_fast.py``).
 Pretraining layer ``k > 0`` runs on the outputs of the (frozen) layers below,
 computed once for the whole training set when the layer starts — the
 tutorial's own suggestion — instead of recomputing them at every minibatch.
+
+At batch sizes above 1 the kernels' BLAS runs on ``blas_threads`` threads
+(default: :func:`sda.blas.default_threads`) during each call, and on one
+thread otherwise; batch 1 uses no BLAS.
 """
 
 import numpy
 from numba import typed
 
-from . import kernels
+from . import blas, kernels
 
 # minibatches per kernel call: long enough to make the call's cost negligible,
 # short enough that a stop request (Ctrl-C) is answered within a fraction of a second
@@ -27,12 +31,20 @@ def _value(shared):
     return shared.get_value(borrow=True)
 
 
+def _blas_threads(batch_size, requested):
+    if batch_size == 1:
+        return blas.num_threads()  # no BLAS call at batch 1: leave it as it is
+    return blas.default_threads() if requested is None else requested
+
+
 class PretrainingRunner:
     """Trains ``sda.dA_layers[layer]`` on minibatches of the training set."""
 
-    def __init__(self, sda, layer, train_set_x, batch_size, corruption_level, learning_rate, chunk=DEFAULT_CHUNK):
+    def __init__(self, sda, layer, train_set_x, batch_size, corruption_level, learning_rate, chunk=DEFAULT_CHUNK,
+                 blas_threads=None):
         self.sda, self.layer, self.train_set_x = sda, layer, train_set_x
         self.batch_size, self.chunk = batch_size, chunk
+        self.blas_threads = _blas_threads(batch_size, blas_threads)
         self.dA = sda.dA_layers[layer]
         dtype = _value(self.dA.W).dtype
         # the compiled graph compares float32 uniforms with 1 - c computed in floatX
@@ -57,8 +69,9 @@ class PretrainingRunner:
                                                                   inputs.shape[1])).astype(W.dtype)
         if self.batch_size == 1:
             noise = noise.reshape(stop - first, inputs.shape[1])
-        return kernels.da_train(inputs, noise, first, stop, self.batch_size, W, _value(self.dA.b),
-                                _value(self.dA.b_prime), self.keep, self.learning_rate)
+        with blas.threads(self.blas_threads):
+            return kernels.da_train(inputs, noise, first, stop, self.batch_size, W, _value(self.dA.b),
+                                    _value(self.dA.b_prime), self.keep, self.learning_rate)
 
 
 class FinetuningRunner:
@@ -67,9 +80,11 @@ class FinetuningRunner:
     ``learning_rate`` is a number, or a shared scalar read at every call (so that
     the rate can change between epochs, as with the compiled functions)."""
 
-    def __init__(self, sda, train_set_x, train_set_y, batch_size, learning_rate, chunk=DEFAULT_CHUNK):
+    def __init__(self, sda, train_set_x, train_set_y, batch_size, learning_rate, chunk=DEFAULT_CHUNK,
+                 blas_threads=None):
         self.sda, self.train_set_x, self.train_set_y = sda, train_set_x, train_set_y
         self.batch_size, self.chunk = batch_size, chunk
+        self.blas_threads = _blas_threads(batch_size, blas_threads)
         self.rate = learning_rate
 
     @property
@@ -83,6 +98,7 @@ class FinetuningRunner:
         for layer in self.sda.sigmoid_layers:
             Ws.append(_value(layer.W))
             bs.append(_value(layer.b))
-        return kernels.mlp_train(_value(self.train_set_x), _value(self.train_set_y), first, stop, self.batch_size,
-                                 Ws, bs, _value(self.sda.logLayer.W), _value(self.sda.logLayer.b),
-                                 self.learning_rate)
+        with blas.threads(self.blas_threads):
+            return kernels.mlp_train(_value(self.train_set_x), _value(self.train_set_y), first, stop,
+                                     self.batch_size, Ws, bs, _value(self.sda.logLayer.W),
+                                     _value(self.sda.logLayer.b), self.learning_rate)

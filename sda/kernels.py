@@ -19,47 +19,43 @@ Why these are fast at batch 1: the compiled PyTensor step copies ``W.T`` (a
 non-contiguous view) before every product and forms each weight gradient as a
 full temporary matrix; here each step makes three passes over each ``W``, with
 no temporaries, and skips the rows whose input is zero (most MNIST pixels, and
-every input the noise masked).  Other batch sizes use BLAS: ``np.dot`` for the
-products, and gemm with beta = 1 for the weight updates, in place.
+every input the noise masked).  Other batch sizes use BLAS (:mod:`sda.blas`)
+for the products, and gemm with beta = 1 for the weight updates, in place.
 """
 
 import math
 
 import numba
 import numpy as np
-from numba.extending import overload
-from numba.np.linalg import _BLAS, get_blas_kind
+
+from .blas import gemm
 
 # error_model="numpy": a diverging run gives inf/nan costs (caught by the loops), not ZeroDivisionError
 njit = numba.njit(cache=True, fastmath=True, nogil=True, error_model="numpy")
 
 
+@njit
 def gemm_accumulate(alpha, A, B, C):
-    """``C += alpha * A.T @ B`` in place, for C-contiguous float32/float64
-    arrays: A is (m, n_in), B is (m, n_out), C is (n_in, n_out).  In one pass
-    over C, where ``np.dot`` would first write ``A.T @ B`` into a temporary as
-    large as the weights."""
-    C += alpha * A.T @ B  # the plain-Python meaning; Numba code gets the BLAS call below
+    """``C += alpha * A.T @ B`` in place: A is (m, n_in), B is (m, n_out), C is
+    (n_in, n_out).  In one pass over C, where ``np.dot`` would first write
+    ``A.T @ B`` into a temporary as large as the weights."""
+    gemm(alpha, A, True, B, False, 1.0, C)
 
 
-@overload(gemm_accumulate)
-def _gemm_accumulate(alpha, A, B, C):
-    # Numba's own binding of BLAS gemm (SciPy's, as np.dot uses): linked by name, so kernels stay cacheable
-    gemm = _BLAS().numba_xxgemm(C.dtype)
-    kind = ord(get_blas_kind(C.dtype, "gemm_accumulate"))
-    dtype = np.float32 if C.dtype == numba.float32 else np.float64
+@njit
+def matmul(A, B):
+    """``A @ B``."""
+    C = np.empty((A.shape[0], B.shape[1]), A.dtype)
+    gemm(1.0, A, False, B, False, 0.0, C)
+    return C
 
-    def impl(alpha, A, B, C):
-        # BLAS is column-major: C (n_in, n_out) row-major is C' (n_out, n_in) column-major,
-        # and C' += alpha * B' @ A'.T, with B' = B seen as (n_out, m), A' = A as (n_in, m)
-        m, n_in, n_out = A.shape[0], C.shape[0], C.shape[1]
-        alpha_ = np.full(1, alpha, dtype)
-        beta = np.ones(1, dtype)
-        gemm(kind, ord("N"), ord("T"), n_out, n_in, m, alpha_.ctypes, B.ctypes, n_out, A.ctypes, n_in,
-             beta.ctypes, C.ctypes, n_out)
-        # keep the arrays alive until BLAS is done with them (as numba.np.linalg does)
-        A.size, B.size, C.size, alpha_.size, beta.size  # noqa: B018
-    return impl
+
+@njit
+def matmul_t(A, W):
+    """``A @ W.T`` for a C-contiguous W, without copying W.T."""
+    C = np.empty((A.shape[0], W.shape[0]), A.dtype)
+    gemm(1.0, A, False, W, True, 0.0, C)
+    return C
 
 
 @njit
@@ -151,12 +147,12 @@ def _da_train_batch(X, U, first, stop, batch_size, W, b, b_prime, keep, lr):
         for r in range(m):
             for i in range(n_vis):
                 tx[r, i] = x[r, i] if u[r, i] < keep else 0.0
-        a = np.dot(tx, W)
+        a = matmul(tx, W)
         h = np.empty_like(a)
         for r in range(m):
             for j in range(n_hid):
                 h[r, j] = _sigmoid(a[r, j] + b[j])
-        s = np.dot(h, W.T)
+        s = matmul_t(h, W)
         dz = np.empty_like(s)
         cost = 0.0
         for r in range(m):
@@ -166,7 +162,7 @@ def _da_train_batch(X, U, first, stop, batch_size, W, b, b_prime, keep, lr):
                 cost += xi * _softplus(-si) + (1.0 - xi) * _softplus(si)
                 dz[r, i] = (_sigmoid(si) - xi) / m
         costs[t - first] = cost / m
-        dh = np.dot(dz, W)
+        dh = matmul(dz, W)
         for r in range(m):
             for j in range(n_hid):
                 dh[r, j] *= h[r, j] * (1.0 - h[r, j])
@@ -259,12 +255,12 @@ def _mlp_train_batch(X, Y, first, stop, batch_size, Ws, bs, W_out, b_out, lr):
         m = x.shape[0]
         acts = [x]
         for k in range(n_layers):
-            s = np.dot(acts[k], Ws[k])
+            s = matmul(acts[k], Ws[k])
             for r in range(m):
                 for j in range(s.shape[1]):
                     s[r, j] = _sigmoid(s[r, j] + bs[k][j])
             acts.append(s)
-        delta = np.dot(acts[n_layers], W_out)
+        delta = matmul(acts[n_layers], W_out)
         cost = 0.0
         for r in range(m):
             for j in range(delta.shape[1]):
@@ -287,7 +283,7 @@ def _mlp_train_batch(X, Y, first, stop, batch_size, Ws, bs, W_out, b_out, lr):
             d_in = delta
             if L > 0:
                 # backpropagate with the weights before their update
-                d_in = np.dot(delta, W.T)  # W.T is Fortran-ordered: BLAS reads it as is, no copy
+                d_in = matmul_t(delta, W)
                 a = acts[L]
                 for r in range(m):
                     for j in range(d_in.shape[1]):
@@ -300,7 +296,7 @@ def _mlp_train_batch(X, Y, first, stop, batch_size, Ws, bs, W_out, b_out, lr):
 @njit
 def _update_layer(a_in, delta, W, b, lr):
     """W -= lr * a_in.T @ delta; b -= lr * sum of delta's rows."""
-    gemm_accumulate(-lr, np.ascontiguousarray(a_in), delta, W)
+    gemm_accumulate(-lr, a_in, delta, W)
     for r in range(delta.shape[0]):
         for j in range(W.shape[1]):
             b[j] -= lr * delta[r, j]
