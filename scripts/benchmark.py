@@ -14,13 +14,13 @@ Variants (``VARIANTS``: name -> builder; add a fast path by adding a builder):
 * ``compiled-cached`` pretraining layer k>0 as a standalone dA on the lower layers' outputs computed once;
 * ``kernels``         the package's fast path, as ``train_sda.py`` runs it by default (``sda.fast``: Numba kernels,
                       many minibatches per call, lower layers cached);
-* ``torch``           eager PyTorch (2 threads), in-process if torch imports, else through --torch-python
-                      (skipped when neither has torch).
+* ``torch``           eager PyTorch (2 threads, ``scripts/torch_steps.py --serve`` in a child process: this
+                      interpreter if it imports torch, else --torch-python; skipped when neither has torch).
 
 Data: real MNIST's training images if --data points at them (default: /work/shared/data/mnist or $SDA_DATA),
 else random images with MNIST's shape and sparsity.  Each figure is the median over --repeats runs of --steps
-steps, after a warm-up (compilation excluded).  Variants are timed round-robin, repeat by repeat, so that load
-from other processes spreads over all of them.
+steps, after a warm-up (compilation excluded).  Variants, PyTorch included, are timed round-robin, repeat by
+repeat and phase by phase, so that load from other processes spreads over all of them.
 """
 import argparse
 import json
@@ -152,11 +152,61 @@ def build_kernels(ctx, bs):
     return runs
 
 
+class TorchServer:
+    """scripts/torch_steps.py --serve in a child process (this interpreter if it has torch, else
+    --torch-python), so that PyTorch's steps are timed round-robin with ours, not in a run of their own."""
+
+    def __init__(self, python, batch_sizes):
+        self.process = subprocess.Popen([python, os.path.join(HERE, "torch_steps.py"), "--serve", "--threads", "2",
+                                         "--batch-sizes", ",".join(map(str, batch_sizes))],
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        words = self.process.stdout.readline().split()
+        if not words or words[0] != "ready":
+            raise RuntimeError("torch_steps.py --serve did not start")
+        self.version = words[1]
+
+    def run(self, bs, phase, first, stop):
+        self.process.stdin.write(f"{bs} {phase} {first} {stop - first}\n")
+        self.process.stdin.flush()
+        if self.process.stdout.readline().strip() != "done":
+            raise RuntimeError("torch_steps.py --serve stopped")
+        return range(first, stop)
+
+    def close(self):
+        self.process.stdin.close()
+        self.process.wait()
+
+
+def build_torch(ctx, bs):
+    """Eager PyTorch, 2 threads (scripts/torch_steps.py); None when no interpreter with torch is found."""
+    if ctx.torch is None:
+        return None
+    return {phase: (lambda first, stop, phase=phase: ctx.torch.run(bs, phase, first, stop)) for phase in PHASES}
+
+
+def start_torch(torch_python, batch_sizes, log):
+    try:
+        import torch  # noqa: F401
+
+        python = sys.executable
+    except ImportError:
+        python = torch_python
+    if not python or not os.path.exists(python):
+        log("torch: not importable and no --torch-python; skipped")
+        return None
+    try:
+        return TorchServer(python, batch_sizes)
+    except (OSError, RuntimeError) as e:
+        log(f"torch: {e}; skipped")
+        return None
+
+
 VARIANTS = {
     "compiled": build_pytensor,
     "compiled-c": build_pytensor_c,
     "compiled-cached": build_pytensor_cached,
     "kernels": build_kernels,
+    "torch": build_torch,
 }
 
 
@@ -169,6 +219,8 @@ def time_variants(ctx, batch_sizes, variants, steps, repeats, log):
         for name in variants:
             t = time.perf_counter()
             runs = VARIANTS[name](ctx, bs)
+            if runs is None:
+                continue
             compile_s = {}
             for phase, run in runs.items():
                 t1 = time.perf_counter()
@@ -179,10 +231,10 @@ def time_variants(ctx, batch_sizes, variants, steps, repeats, log):
             built[name] = (runs, compile_s, time.perf_counter() - t)
             log(f"built {name} at batch {bs} in {built[name][2]:.1f}s")
         nb = n_batches // bs
-        times = {name: {phase: [] for phase in PHASES} for name in variants}
+        times = {name: {phase: [] for phase in PHASES} for name in built}
         for r in range(repeats):
             for phase in PHASES:
-                for name in variants:
+                for name in built:
                     run = built[name][0][phase]
                     first = (r * steps) % max(1, nb - steps)
                     t = time.perf_counter()
@@ -190,32 +242,11 @@ def time_variants(ctx, batch_sizes, variants, steps, repeats, log):
                     while done < steps:  # a runner may stop at its chunk size
                         done += len(run(first + done, first + steps))
                     times[name][phase].append((time.perf_counter() - t) / steps * 1e3)
-        for name in variants:
+        for name in built:
             results.setdefault(name, {})[bs] = {
                 phase: {"median_ms": statistics.median(times[name][phase]), "all_ms": times[name][phase],
                         "compile_s": built[name][1][phase]} for phase in PHASES}
     return results
-
-
-def time_torch(batch_sizes, steps, repeats, torch_python, log):
-    args = ["--batch-sizes", ",".join(map(str, batch_sizes)), "--steps", str(steps), "--repeats", str(repeats),
-            "--threads", "2"]
-    script = os.path.join(HERE, "torch_steps.py")
-    try:
-        import torch  # noqa: F401
-
-        python = sys.executable
-    except ImportError:
-        python = torch_python
-    if not python or not os.path.exists(python):
-        log("torch: not importable and no --torch-python; skipped")
-        return None
-    out = subprocess.run([python, script, *args], capture_output=True, text=True)
-    if out.returncode != 0:
-        log("torch failed: " + out.stderr[-500:])
-        return None
-    data = json.loads(out.stdout.strip().splitlines()[-1])
-    return data["torch"], {b: {phase: data["results"][f"{b}/{phase}"] for phase in PHASES} for b in batch_sizes}
 
 
 def projected_minutes(ms, bs):
@@ -230,7 +261,7 @@ def projected_minutes(ms, bs):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--variants", default="compiled,kernels,torch",
-                   help=f"comma-separated, from {sorted(VARIANTS) + ['torch']}")
+                   help=f"comma-separated, from {sorted(VARIANTS)}")
     p.add_argument("--batch-sizes", default="1,20")
     p.add_argument("--steps", type=int, default=200, help="steps per timed run")
     p.add_argument("--repeats", type=int, default=5, help="timed runs per figure (median)")
@@ -245,7 +276,7 @@ def main(argv=None):
         a.steps, a.repeats = 30, 3
     batch_sizes = [int(s) for s in a.batch_sizes.split(",")]
     names = [s for s in a.variants.split(",") if s]
-    unknown = [n for n in names if n not in VARIANTS and n != "torch"]
+    unknown = [n for n in names if n not in VARIANTS]
     if unknown:
         p.error(f"unknown variants {unknown}")
     log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
@@ -257,12 +288,13 @@ def main(argv=None):
     from sda.backend import config, floatX
 
     ctx = Context(x, y)
-    results = time_variants(ctx, batch_sizes, [n for n in names if n != "torch"], a.steps, a.repeats, log)
-    torch_version = None
-    if "torch" in names:
-        got = time_torch(batch_sizes, a.steps, a.repeats, a.torch_python, log)
-        if got:
-            torch_version, results["torch"] = got
+    ctx.torch = start_torch(a.torch_python, batch_sizes, log) if "torch" in names else None
+    try:
+        results = time_variants(ctx, batch_sizes, names, a.steps, a.repeats, log)
+    finally:
+        if ctx.torch is not None:
+            ctx.torch.close()
+    torch_version = ctx.torch.version if ctx.torch is not None else None
 
     summary = {}
     for name, per_bs in results.items():
