@@ -258,6 +258,24 @@ def projected_minutes(ms, bs):
     return {"pretraining_min": pre, "finetuning_min": fine, "total_min": pre + fine}
 
 
+def machine():
+    """What the figures depend on besides the code: the CPU, how busy it was when the run started, the libraries."""
+    import numba
+
+    from sda import blas
+
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return {"cpu": model, "cpus": os.cpu_count(), "load_average_at_start": os.getloadavg(),
+            "python": platform.python_version(), "numpy": numpy.__version__, "numba": numba.__version__,
+            "kernel_blas_threads_batch_gt1": blas.default_threads(),
+            "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS")}
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--variants", default="compiled,kernels,torch",
@@ -280,6 +298,7 @@ def main(argv=None):
     if unknown:
         p.error(f"unknown variants {unknown}")
     log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
+    host = machine()
 
     import warnings
 
@@ -308,15 +327,16 @@ def main(argv=None):
             summary.setdefault(name, {})[bs] = row
     report = {
         "config": {**vars(a), "floatX": floatX, "linker": config.linker, "mode": config.mode,
-                   "blas__ldflags": config.blas__ldflags, "data": source, "python": platform.python_version(),
-                   "cpus": os.cpu_count(), "torch": torch_version,
-                   "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS")},
+                   "blas__ldflags": config.blas__ldflags, "data": source, "torch": torch_version, **host},
         "raw": results, "summary": summary, "issue_torch_ms": ISSUE_TORCH, "target_ratio": TARGET_RATIO,
     }
     if a.json:
         with open(a.json, "w") as f:
             json.dump(report, f, indent=1, default=str)
 
+    load = ", ".join(f"{v:.2f}" for v in host["load_average_at_start"])
+    print(f"{host['cpu']}, {host['cpus']} cpus, load average {load} at the start; numba {host['numba']}, "
+          f"torch {torch_version}; kernels use {host['kernel_blas_threads_batch_gt1']} BLAS thread(s) at batch > 1")
     print(f"ms per step (median of {a.repeats}x{a.steps} steps, {source} data, floatX={floatX}); "
           f"x = speed-up over eager torch measured here (issue's torch figures in brackets)")
     head = f"{'variant':16} {'batch':>5} " + " ".join(f"{ph:>22}" for ph in PHASES) + f" {'full run':>9}"
