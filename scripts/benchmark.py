@@ -12,6 +12,8 @@ Variants (``VARIANTS``: name -> builder; add a fast path by adding a builder):
 * ``compiled-c``      the same functions with ``Mode(linker="cvm", optimizer="fast_run")`` (PyTensor's C back end;
                       BLAS from ``PYTENSOR_FLAGS=blas__ldflags=...``, if any);
 * ``compiled-cached`` pretraining layer k>0 as a standalone dA on the lower layers' outputs computed once;
+* ``compiled-jax``    the same functions through PyTensor's JAX back end on JAX's CPU device (the device=cuda
+                      code path; needs jax);
 * ``kernels``         the package's fast path, as ``train_sda.py`` runs it by default (``sda.fast``: Numba kernels,
                       many minibatches per call, lower layers cached);
 * ``torch``           eager PyTorch (2 threads, ``scripts/torch_steps.py --serve`` in a child process: this
@@ -115,6 +117,19 @@ def build_pytensor_c(ctx, bs):
     return build_pytensor(ctx, bs, mode=Mode(linker="cvm", optimizer="fast_run"))
 
 
+def build_pytensor_jax(ctx, bs):
+    """The compiled functions through PyTensor's JAX back end on JAX's CPU device: the code path of device=cuda
+    (``sda.backend.jax_on_cpu``), per-minibatch calls."""
+    from sda import backend
+
+    own = Context(ctx.x, ctx.y)  # the JAX linker moves its shared variables' storage to the device: not ctx's
+    with backend.jax_on_cpu():
+        runs = build_pytensor(own, bs)
+    # JAX dispatches asynchronously: wait for the outputs, as the training loop does when it reads each cost
+    return {phase: (lambda first, stop, run=run: [numpy.asarray(out) for out in run(first, stop)])
+            for phase, run in runs.items()}
+
+
 def build_pytensor_cached(ctx, bs):
     from sda import dA
     from sda.backend import pytensor
@@ -205,6 +220,7 @@ VARIANTS = {
     "compiled": build_pytensor,
     "compiled-c": build_pytensor_c,
     "compiled-cached": build_pytensor_cached,
+    "compiled-jax": build_pytensor_jax,
     "kernels": build_kernels,
     "torch": build_torch,
 }
