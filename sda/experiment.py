@@ -386,6 +386,8 @@ def run_sda(config, script="train_sda.py", resume_command=None):
         "n_ins": n_ins,
         "n_outs": n_outs,
         "engine": engine,
+        # 1 and 2 BLAS threads round differently: what a batch > 1 kernel run used, to repeat it exactly
+        "kernel_blas_threads": run.blas_threads if engine == "kernels" and config.batch_size > 1 else None,
         "label_names": datasets.label_names and list(datasets.label_names),  # class i is label_names[i]
         "rescaled_from": datasets.rescaled_from,  # (min, max) of the training x mapped onto [0, 1]
         **run_metadata(),
