@@ -28,6 +28,7 @@ import argparse
 import json
 import os
 import platform
+import select
 import statistics
 import subprocess
 import sys
@@ -37,6 +38,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
 
+import sda  # noqa: E402,F401  (first: it sets one BLAS thread before NumPy loads its OpenBLAS)
 import numpy  # noqa: E402
 
 PHASES = ["pretrain_0", "pretrain_1", "pretrain_2", "finetune"]
@@ -167,29 +169,68 @@ def build_kernels(ctx, bs):
     return runs
 
 
+class TorchStopped(RuntimeError):
+    """The PyTorch child process died, hung or answered nonsense: its column is left out, the rest goes on."""
+
+
 class TorchServer:
     """scripts/torch_steps.py --serve in a child process (this interpreter if it has torch, else
     --torch-python), so that PyTorch's steps are timed round-robin with ours, not in a run of their own."""
 
+    #: seconds to wait for one answer: starting torch, or one timed block of steps
+    TIMEOUT = 600
+
     def __init__(self, python, batch_sizes):
+        self.version = None
         self.process = subprocess.Popen([python, os.path.join(HERE, "torch_steps.py"), "--serve", "--threads", "2",
                                          "--batch-sizes", ",".join(map(str, batch_sizes))],
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        words = self.process.stdout.readline().split()
-        if not words or words[0] != "ready":
-            raise RuntimeError("torch_steps.py --serve did not start")
-        self.version = words[1]
+        try:
+            words = self._answer().split()
+            if not words or words[0] != "ready":
+                raise TorchStopped("torch_steps.py --serve did not start")
+        except TorchStopped:
+            self.kill()
+            raise
+        self.version = words[1] if len(words) > 1 else "unknown"
+
+    def _answer(self):
+        # one line per request, and nothing after it until the next request: the pipe's
+        # buffer is empty whenever we wait, so select() on it tells whether a line came
+        ready, _, _ = select.select([self.process.stdout], [], [], self.TIMEOUT)
+        line = self.process.stdout.readline() if ready else None
+        if not line:
+            raise TorchStopped(f"torch_steps.py --serve {'stopped' if ready else 'gave no answer'} "
+                               f"(exit code {self.process.poll()})")
+        return line
 
     def run(self, bs, phase, first, stop):
-        self.process.stdin.write(f"{bs} {phase} {first} {stop - first}\n")
-        self.process.stdin.flush()
-        if self.process.stdout.readline().strip() != "done":
-            raise RuntimeError("torch_steps.py --serve stopped")
+        try:
+            self.process.stdin.write(f"{bs} {phase} {first} {stop - first}\n")
+            self.process.stdin.flush()
+        except (BrokenPipeError, ValueError, OSError):
+            raise TorchStopped(f"torch_steps.py --serve stopped (exit code {self.process.poll()})") from None
+        if self._answer().strip() != "done":
+            raise TorchStopped("torch_steps.py --serve answered something other than 'done'")
         return range(first, stop)
 
-    def close(self):
-        self.process.stdin.close()
+    def kill(self):
+        if self.process.poll() is None:
+            self.process.kill()
         self.process.wait()
+        for pipe in (self.process.stdin, self.process.stdout):
+            try:
+                pipe.close()
+            except OSError:
+                pass
+
+    def close(self):
+        try:
+            self.process.stdin.close()
+            self.process.wait(timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+        self.kill()
 
 
 def build_torch(ctx, bs):
@@ -211,7 +252,7 @@ def start_torch(torch_python, batch_sizes, log):
         return None
     try:
         return TorchServer(python, batch_sizes)
-    except (OSError, RuntimeError) as e:
+    except (OSError, TorchStopped) as e:
         log(f"torch: {e}; skipped")
         return None
 
@@ -230,33 +271,49 @@ def time_variants(ctx, batch_sizes, variants, steps, repeats, log):
     """{variant: {batch: {phase: {median_ms, all_ms, compile_s}}}}"""
     results = {}
     n_batches = ctx.x.shape[0]
+    names = list(variants)
+
+    def torch_stopped(error):
+        log(f"torch: {error}; its column is left out")
+        ctx.torch.kill()
+        names.remove("torch")
+
     for bs in batch_sizes:
         built = {}
-        for name in variants:
+        for name in list(names):
             t = time.perf_counter()
-            runs = VARIANTS[name](ctx, bs)
-            if runs is None:
+            try:
+                runs = VARIANTS[name](ctx, bs)
+                if runs is None:
+                    continue
+                compile_s = {}
+                for phase, run in runs.items():
+                    t1 = time.perf_counter()
+                    run(0, 2)  # compiles (Numba compiles at the first call)
+                    compile_s[phase] = time.perf_counter() - t1
+                for phase, run in runs.items():
+                    run(0, min(20, steps))  # warm-up
+            except TorchStopped as e:
+                torch_stopped(e)
                 continue
-            compile_s = {}
-            for phase, run in runs.items():
-                t1 = time.perf_counter()
-                run(0, 2)  # compiles (Numba compiles at the first call)
-                compile_s[phase] = time.perf_counter() - t1
-            for phase, run in runs.items():
-                run(0, min(20, steps))  # warm-up
             built[name] = (runs, compile_s, time.perf_counter() - t)
             log(f"built {name} at batch {bs} in {built[name][2]:.1f}s")
         nb = n_batches // bs
         times = {name: {phase: [] for phase in PHASES} for name in built}
         for r in range(repeats):
             for phase in PHASES:
-                for name in built:
+                for name in list(built):
                     run = built[name][0][phase]
                     first = (r * steps) % max(1, nb - steps)
                     t = time.perf_counter()
                     done = 0
-                    while done < steps:  # a runner may stop at its chunk size
-                        done += len(run(first + done, first + steps))
+                    try:
+                        while done < steps:  # a runner may stop at its chunk size
+                            done += len(run(first + done, first + steps))
+                    except TorchStopped as e:
+                        torch_stopped(e)
+                        del built[name], times[name]
+                        continue
                     times[name][phase].append((time.perf_counter() - t) / steps * 1e3)
         for name in built:
             results.setdefault(name, {})[bs] = {

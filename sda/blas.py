@@ -54,16 +54,37 @@ def gemm(alpha, A, trans_a, B, trans_b, beta, C):
     """``C = alpha * op(A) @ op(B) + beta * C`` in place; ``op(X)`` is ``X.T``
     where ``trans_x`` is true.  The arrays are row-major 2-D arrays of one
     float dtype whose rows may be strided (a slice of rows of a bigger
-    C-contiguous array works), but whose elements within a row are contiguous."""
+    C-contiguous array works), but whose elements within a row are contiguous;
+    C must be writable and must not overlap A or B (BLAS reads them while it
+    writes C)."""
     a = A.T if trans_a else A
     b = B.T if trans_b else B
     C[...] = alpha * (a @ b) + (beta * C if beta else 0)  # the plain-Python meaning; Numba gets the call below
+
+
+@numba.njit(inline="always")
+def _leading_dimension(X, size):
+    """The row stride of ``X`` in elements, as BLAS wants it; -1 if BLAS cannot read
+    ``X`` as rows of contiguous elements that follow one another without overlap
+    (a reversed, broadcast or sliding-window view, say)."""
+    rows, cols = X.shape
+    if X.size == 0:
+        return max(cols, 1)  # BLAS reads nothing; NumPy gives empty arrays strides of 0
+    if cols > 1 and X.strides[1] != size:
+        return -1
+    if rows == 1:
+        return max(cols, 1)  # the row stride of a single row is never used
+    if X.strides[0] % size != 0 or X.strides[0] < cols * size:
+        return -1
+    return X.strides[0] // size
 
 
 @overload(gemm)
 def _gemm(alpha, A, trans_a, B, trans_b, beta, C):
     if C.dtype not in _GEMM or A.dtype != C.dtype or B.dtype != C.dtype:
         return None  # Numba then reports that no implementation matches these types
+    if not C.mutable:
+        raise numba.core.errors.TypingError("gemm: C is read-only; it must be a writable array")
     call = _GEMM[C.dtype]
 
     def impl(alpha, A, trans_a, B, trans_b, beta, C):
@@ -72,13 +93,15 @@ def _gemm(alpha, A, trans_a, B, trans_b, beta, C):
         if (B.shape[1] if trans_b else B.shape[0]) != k or (A.shape[1] if trans_a else A.shape[0]) != m \
                 or (B.shape[0] if trans_b else B.shape[1]) != n:
             raise ValueError("gemm: shapes do not match")
+        if m == 0 or n == 0:
+            return
         size = C.itemsize
-        if (A.shape[1] > 1 and A.strides[1] != size) or (B.shape[1] > 1 and B.strides[1] != size) \
-                or (C.shape[1] > 1 and C.strides[1] != size):
-            raise ValueError("gemm: the elements of each row must be contiguous")
+        lda, ldb, ldc = _leading_dimension(A, size), _leading_dimension(B, size), _leading_dimension(C, size)
+        if lda < 0 or ldb < 0 or ldc < 0:
+            raise ValueError("gemm: each array must be rows of contiguous elements, the rows in increasing "
+                             "order without overlap (make a copy with np.ascontiguousarray)")
         call(ROW_MAJOR, TRANS if trans_a else NO_TRANS, TRANS if trans_b else NO_TRANS, m, n, k, alpha,
-             A.ctypes, max(A.strides[0] // size, A.shape[1], 1), B.ctypes, max(B.strides[0] // size, B.shape[1], 1),
-             beta, C.ctypes, max(C.strides[0] // size, C.shape[1], 1))
+             A.ctypes, lda, B.ctypes, ldb, beta, C.ctypes, ldc)
         # keep the arrays alive until BLAS is done with them (as numba.np.linalg does)
         A.size, B.size, C.size  # noqa: B018
     return impl
@@ -118,12 +141,29 @@ def default_threads():
     small to gain from more in our measurements)."""
     value = os.environ.get("SDA_BLAS_THREADS", "").strip()
     if value:
-        if not value.isdigit() or int(value) < 1:
-            raise UsageError(f"SDA_BLAS_THREADS must be a whole number of threads >= 1, not {value!r}: "
-                             "set it to e.g. 1 or 2, or unset it")
+        if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= MAX_THREADS:
+            raise UsageError(f"SDA_BLAS_THREADS must be a whole number of threads from 1 to {MAX_THREADS}, "
+                             f"not {value!r}: set it to e.g. 1 or 2, or unset it")
         return int(value)
+    return max(1, min(2, available_cpus()))
+
+
+#: OpenBLAS's own limit in the wheel (it silently caps larger requests)
+MAX_THREADS = 64
+
+
+def available_cpus():
+    """CPUs this process may use: its CPU affinity, and a container's CPU quota
+    (cgroup v2 ``cpu.max``) where one is set, since the affinity ignores it."""
     try:
         cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         cpus = os.cpu_count() or 1
-    return max(1, min(2, cpus))
+    try:
+        with open("/sys/fs/cgroup/cpu.max") as f:
+            quota, period = f.read().split()[:2]
+        if quota != "max":
+            cpus = min(cpus, max(1, -(-int(quota) // int(period))))  # a quota of 1.5 CPUs allows 2 threads
+    except (OSError, ValueError):
+        pass
+    return cpus

@@ -34,7 +34,11 @@ def _value(shared):
 def _blas_threads(batch_size, requested):
     if batch_size == 1:
         return blas.num_threads()  # no BLAS call at batch 1: leave it as it is
-    return blas.default_threads() if requested is None else requested
+    if requested is None:
+        return blas.default_threads()
+    if not 1 <= int(requested) <= blas.MAX_THREADS:
+        raise ValueError(f"blas_threads must be from 1 to {blas.MAX_THREADS}, not {requested!r}")
+    return int(requested)
 
 
 class PretrainingRunner:

@@ -60,3 +60,18 @@ def test_missing_torch_is_skipped_with_a_note(tmp_path):
     result, report = benchmark(tmp_path, "--variants", "kernels,torch", "--torch-python", str(tmp_path / "nope"))
     assert "torch: not importable" in result.stderr
     assert "torch" not in report["raw"]
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torch") is not None, reason="torch is importable: it would be used")
+@pytest.mark.parametrize("answers, message", [(9, "stopped"), (0, "did not start")])
+def test_a_torch_child_that_dies_leaves_the_other_figures(tmp_path, answers, message):
+    # a stand-in that says ready, answers `answers` requests, then exits (0: it never says ready)
+    fake = tmp_path / "fake-python"
+    ready = 'echo "ready 0.0-fake"\n' if answers else 'echo "oops"\n'
+    fake.write_text(f'#!/bin/sh\n{ready}n=0\nwhile read line; do n=$((n+1)); '
+                    f'[ $n -gt {answers} ] && exit 3; echo done; done\n')
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    result, report = benchmark(tmp_path, "--variants", "kernels,torch", "--torch-python", str(fake))
+    assert message in result.stderr
+    assert "torch" not in report["raw"] and report["raw"]["kernels"]["2"]["finetune"]["median_ms"] > 0
+    assert result.stdout.strip().splitlines()[-1].startswith("targets:")

@@ -43,6 +43,35 @@ def test_gemm_refuses_mismatched_shapes():
         gemm_in_numba(1.0, numpy.ones((3, 4)), False, numpy.ones((5, 2)), False, 0.0, numpy.ones((3, 2)))
 
 
+@pytest.mark.parametrize("view", ["reversed rows", "broadcast rows", "overlapping rows", "strided elements"])
+def test_gemm_refuses_views_blas_cannot_read_as_rows(view):
+    rng = numpy.random.RandomState(5)
+    A = rng.randn(4, 3)
+    views = {"reversed rows": A[::-1],
+             "broadcast rows": numpy.broadcast_to(A[0], (4, 3)),
+             "overlapping rows": numpy.lib.stride_tricks.sliding_window_view(rng.randn(6), 3),
+             "strided elements": A[:, ::2]}
+    bad = views[view]
+    B, C = rng.randn(bad.shape[1], 2), numpy.zeros((bad.shape[0], 2))
+    with pytest.raises(ValueError, match="rows of contiguous elements"):
+        gemm_in_numba(1.0, bad, False, B, False, 0.0, C)
+    assert not C.any()  # nothing written
+
+
+def test_gemm_refuses_a_read_only_result():
+    C = numpy.zeros((2, 2))
+    C.flags.writeable = False
+    with pytest.raises(numba.core.errors.TypingError, match="read-only"):
+        gemm_in_numba(1.0, numpy.ones((2, 3)), False, numpy.ones((3, 2)), False, 0.0, C)
+
+
+@pytest.mark.parametrize("m, k, n", [(4, 0, 2), (0, 3, 2), (3, 2, 0)])
+def test_gemm_on_empty_arrays_is_beta_times_c(m, k, n):
+    C = numpy.full((m, n), 3.0)
+    gemm_in_numba(1.0, numpy.empty((m, k)), False, numpy.empty((k, n)), False, 0.5, C)
+    numpy.testing.assert_array_equal(C, numpy.full((m, n), 1.5 if k == 0 else 3.0))
+
+
 def test_kernel_helpers_are_the_products_they_name():
     rng = numpy.random.RandomState(2)
     A, W, C = (rng.randn(4, 6).astype(numpy.float32), rng.randn(6, 8).astype(numpy.float32),
@@ -101,7 +130,7 @@ def test_default_threads_are_one_or_two(monkeypatch):
     assert blas.default_threads() in (1, 2)
 
 
-@pytest.mark.parametrize("value", ["0", "two", "-1", "1.5"])
+@pytest.mark.parametrize("value", ["0", "two", "-1", "1.5", "\u00b2", "65"])
 def test_bad_sda_blas_threads_is_a_usage_error(monkeypatch, value):
     monkeypatch.setenv("SDA_BLAS_THREADS", value)
     with pytest.raises(UsageError, match="SDA_BLAS_THREADS must be a whole number"):
