@@ -24,11 +24,14 @@ every input the noise masked).  Other batch sizes use BLAS (:mod:`sda.blas`)
 for the products, and gemm with beta = 1 for the weight updates, in place.
 """
 
+import hashlib
 import math
+import os
 
 import numba
 import numpy as np
 
+from . import blas
 from .blas import gemm
 
 # error_model="numpy": a diverging run gives inf/nan costs (caught by the loops), not ZeroDivisionError
@@ -304,3 +307,39 @@ def _update_layer(a_in, delta, W, b, lr):
     for r in range(delta.shape[0]):
         for j in range(W.shape[1]):
             b[j] -= lr * delta[r, j]
+
+
+def forget_kernels_built_with_another_blas_binding(digest=None):
+    """Flush the kernels' on-disk cache when ``sda/blas.py`` changed since they were cached.
+
+    Numba keys a cached kernel on the file that defines it (this one) only, but
+    the kernels inline code from ``sda/blas.py`` (its ``gemm``): after an edit or
+    an update of that file alone (an editable install pulling a fix, say) Numba
+    would load kernels that still carry the old code.  A digest of ``blas.py``
+    kept beside the cache tells.  Returns True if the cache was flushed."""
+    if digest is None:
+        with open(blas.__file__, "rb") as f:
+            digest = hashlib.sha256(f.read()).hexdigest()
+    kernels = [value for value in globals().values()
+               if isinstance(value, numba.core.registry.CPUDispatcher) and value._cache is not None
+               and hasattr(value._cache, "_cache_path")]
+    if not kernels:
+        return False
+    stamp = os.path.join(kernels[0]._cache._cache_path, "kernels.blas-digest")
+    try:
+        with open(stamp) as f:
+            if f.read().strip() == digest:
+                return False
+    except OSError:
+        pass
+    try:
+        for kernel in kernels:
+            kernel._cache.flush()
+        with open(stamp, "w") as f:
+            f.write(digest + "\n")
+    except OSError:  # a read-only cache: Numba then compiles in memory anyway
+        return False
+    return True
+
+
+forget_kernels_built_with_another_blas_binding()

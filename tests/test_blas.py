@@ -135,3 +135,21 @@ def test_bad_sda_blas_threads_is_a_usage_error(monkeypatch, value):
     monkeypatch.setenv("SDA_BLAS_THREADS", value)
     with pytest.raises(UsageError, match="SDA_BLAS_THREADS must be a whole number"):
         blas.default_threads()
+
+
+def test_kernels_cached_with_another_blas_binding_are_forgotten(tmp_path, monkeypatch):
+    # Numba keys the kernels' cache on kernels.py only; they inline blas.gemm, so a changed blas.py must flush it
+    flushed = []
+    cached = [kernel for kernel in vars(kernels).values()
+              if isinstance(kernel, numba.core.registry.CPUDispatcher) and hasattr(kernel._cache, "_cache_path")]
+    assert len(cached) >= 5
+    for kernel in cached:
+        monkeypatch.setattr(kernel._cache, "_cache_path", str(tmp_path))
+        monkeypatch.setattr(kernel._cache, "flush", lambda kernel=kernel: flushed.append(kernel))
+    assert kernels.forget_kernels_built_with_another_blas_binding("binding 1") is True  # no digest yet
+    assert len(flushed) == len(cached)
+    assert kernels.forget_kernels_built_with_another_blas_binding("binding 1") is False
+    assert len(flushed) == len(cached)
+    assert kernels.forget_kernels_built_with_another_blas_binding("binding 2") is True
+    assert len(flushed) == 2 * len(cached)
+    assert (tmp_path / "kernels.blas-digest").read_text().strip() == "binding 2"
