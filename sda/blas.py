@@ -135,6 +135,10 @@ def threads(n):
         set_num_threads(before)
 
 
+#: OpenBLAS's own limit in the wheel (it silently caps larger requests)
+MAX_THREADS = 64
+
+
 def default_threads():
     """Threads for batch > 1 kernels: ``SDA_BLAS_THREADS`` if set, else the CPUs
     this process may run on, at most 2 (the products of a batch-20 step are too
@@ -146,10 +150,6 @@ def default_threads():
                              f"not {value!r}: set it to e.g. 1 or 2, or unset it")
         return int(value)
     return max(1, min(2, available_cpus()))
-
-
-#: OpenBLAS's own limit in the wheel (it silently caps larger requests)
-MAX_THREADS = 64
 
 
 def available_cpus():
