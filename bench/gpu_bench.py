@@ -111,7 +111,7 @@ def main():
                 backend.compile_mode = real
                 stacked_module.compile_mode = real
         if "scan" in parts:
-            from sda import gpu
+            from sda.engines import chunks as gpu
 
             for bs in (1, 20):
                 sda = SdA(numpy.random.RandomState(1), n_ins=784, hidden_layers_sizes=sizes, n_outs=10,

@@ -14,7 +14,7 @@ Variants (``VARIANTS``: name -> builder; add a fast path by adding a builder):
 * ``compiled-cached`` pretraining layer k>0 as a standalone dA on the lower layers' outputs computed once;
 * ``compiled-jax``    the same functions through PyTensor's JAX back end on JAX's CPU device (the device=cuda
                       code path; needs jax);
-* ``kernels``         the package's fast path, as ``train_sda.py`` runs it by default (``sda.fast``: Numba kernels,
+* ``kernels``         the package's fast path, as ``train_sda.py`` runs it by default (``sda.engines.kernels``: Numba kernels,
                       many minibatches per call, lower layers cached);
 * ``torch``           eager PyTorch (2 threads, ``scripts/torch_steps.py --serve`` in a child process: this
                       interpreter if it imports torch, else --torch-python; skipped when neither has torch).
@@ -158,8 +158,8 @@ def _da_function(da, data, bs):
 
 
 def build_kernels(ctx, bs):
-    """The package's fast path, as train_sda.py runs it (sda.fast: Numba kernels, cached lower layers)."""
-    from sda.fast import FinetuningRunner, PretrainingRunner
+    """The package's fast path, as train_sda.py runs it (sda.engines.kernels: Numba kernels, cached lower layers)."""
+    from sda.engines.kernels import FinetuningRunner, PretrainingRunner
 
     model = ctx.model()
     model.pretraining_functions(ctx.sx, bs)  # the noise generators the kernels draw from
@@ -335,7 +335,7 @@ def machine():
     """What the figures depend on besides the code: the CPU, how busy it was when the run started, the libraries."""
     import numba
 
-    from sda import blas
+    from sda.engines import blas
 
     model = platform.processor() or platform.machine()
     try:

@@ -261,9 +261,9 @@ def run_sda(config, script="train_sda.py", resume_command=None):
     from .training import (EarlyStoppingState, Interrupted, PretrainingState, finetune_sda, minibatch_runner,
                            pretrain_sda)
 
-    from . import gpu
+    from .engines import chunks as gpu
     from .backend import floatX, pytensor
-    from .fast import FinetuningRunner, PretrainingRunner
+    from .engines.kernels import FinetuningRunner, PretrainingRunner
 
     engine = resolve_engine(config.engine)
     datasets = load_data(config.dataset, n_train=config.n_train, rescale=config.rescale)

@@ -1,10 +1,10 @@
-"""The kernels' BLAS (sda.blas): gemm against NumPy, in place, on row slices; thread control."""
+"""The kernels' BLAS (sda.engines.blas): gemm against NumPy, in place, on row slices; thread control."""
 
 import numba
 import numpy
 import pytest
 
-from sda import blas, kernels
+from sda.engines import blas, kernel_steps as kernels
 from sda.errors import UsageError
 
 

@@ -5,7 +5,7 @@ import pytest
 
 from sda import SdA
 from sda.backend import floatX, pytensor
-from sda.fast import FinetuningRunner, PretrainingRunner
+from sda.engines.kernels import FinetuningRunner, PretrainingRunner
 from sda.training import minibatch_runner
 
 TOLERANCE = dict(rtol=2e-4, atol=2e-5) if floatX == "float32" else dict(rtol=1e-9, atol=1e-10)

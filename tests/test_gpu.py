@@ -225,11 +225,11 @@ def test_noise_advances_at_every_call_and_is_seeded(jax_cpu):
     assert costs() == first  # same seed, same noise
 
 
-# ---------------------------------------------------------------- many minibatches per call (sda.gpu)
+# ---------------------------------------------------------------- many minibatches per call (sda.engines.chunks)
 
 
 def test_scan_chunks_match_per_minibatch_steps(jax_cpu):
-    from sda import gpu
+    from sda.engines import chunks as gpu
 
     datasets = [shared_data(30, 12, seed) for seed in (1, 2, 3)]
     step_sda, chunk_sda = small_sda(), small_sda()

@@ -21,9 +21,9 @@ import numpy
 
 from pytensor.graph.replace import clone_replace
 
-from .backend import T, compile_mode, floatX, pytensor
-from .minibatches import minibatch
-from .updates import sgd
+from ..backend import T, compile_mode, floatX, pytensor
+from ..minibatches import minibatch
+from ..updates import sgd
 
 
 def _scan_updates(step_graph, states, givens, indices):

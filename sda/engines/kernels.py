@@ -1,4 +1,4 @@
-"""Fast runners: many minibatches per call, through the Numba kernels of :mod:`sda.kernels`.
+"""Fast runners: many minibatches per call, through the Numba kernels of :mod:`sda.engines.kernel_steps`.
 
 They plug into the same loops as the tutorial's compiled functions
 (:func:`sda.training.pretrain_sda`, :func:`sda.training.finetune_sda`): a runner
@@ -13,14 +13,14 @@ computed once for the whole training set when the layer starts — the
 tutorial's own suggestion — instead of recomputing them at every minibatch.
 
 At batch sizes above 1 the kernels' BLAS runs on ``blas_threads`` threads
-(default: :func:`sda.blas.default_threads`) during each call, and on one
+(default: :func:`sda.engines.blas.default_threads`) during each call, and on one
 thread otherwise; batch 1 uses no BLAS.
 """
 
 import numpy
 from numba import typed
 
-from . import blas, kernels
+from . import blas, kernel_steps as kernels
 
 # minibatches per kernel call: long enough to make the call's cost negligible,
 # short enough that a stop request (Ctrl-C) is answered within a fraction of a second

@@ -20,7 +20,7 @@ Why these are fast at batch 1: the compiled PyTensor step copies ``W.T`` (a
 non-contiguous view) before every product and forms each weight gradient as a
 full temporary matrix; here each step makes three passes over each ``W``, with
 no temporaries, and skips the rows whose input is zero (most MNIST pixels, and
-every input the noise masked).  Other batch sizes use BLAS (:mod:`sda.blas`)
+every input the noise masked).  Other batch sizes use BLAS (:mod:`sda.engines.blas`)
 for the products, and gemm with beta = 1 for the weight updates, in place.
 """
 
@@ -310,10 +310,10 @@ def _update_layer(a_in, delta, W, b, lr):
 
 
 def forget_kernels_built_with_another_blas_binding(digest=None):
-    """Flush the kernels' on-disk cache when ``sda/blas.py`` changed since they were cached.
+    """Flush the kernels' on-disk cache when ``sda/engines/blas.py`` changed since they were cached.
 
     Numba keys a cached kernel on the file that defines it (this one) only, but
-    the kernels inline code from ``sda/blas.py`` (its ``gemm``): after an edit or
+    the kernels inline code from ``sda/engines/blas.py`` (its ``gemm``): after an edit or
     an update of that file alone (an editable install pulling a fix, say) Numba
     would load kernels that still carry the old code.  A digest of ``blas.py``
     kept beside the cache tells.  Returns True if the cache was flushed."""
