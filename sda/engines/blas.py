@@ -27,7 +27,7 @@ import scipy_openblas32
 from numba import types
 from numba.extending import overload
 
-from .errors import UsageError
+from ..errors import UsageError
 
 _LIBRARY = ctypes.CDLL(os.path.join(scipy_openblas32.get_lib_dir(), scipy_openblas32.get_library(fullname=True)))
 _PREFIX = "scipy_"  # the wheel's symbol prefix (scipy_cblas_sgemm, scipy_openblas_set_num_threads, ...)
