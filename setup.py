@@ -14,7 +14,7 @@ setup(
         "test": ["pytest", "jax"],
         # device=cuda: PyTensor's JAX back end on an NVIDIA GPU (docs/gpu.md)
         "gpu": ["jax[cuda12]"],
-        # scripts/benchmark.py's eager PyTorch column (the version the speed targets were set against)
+        # bench/benchmark.py's eager PyTorch column (the version the speed targets were set against)
         "bench": ["torch==2.13.0"],
     },
 )

@@ -1,4 +1,4 @@
-"""scripts/benchmark.py end to end on a few steps: the table printed last, the JSON of every figure,
+"""bench/benchmark.py end to end on a few steps: the table printed last, the JSON of every figure,
 PyTorch timed round-robin through the torch_steps.py protocol (a stand-in interpreter here)."""
 
 import importlib.util
@@ -17,7 +17,7 @@ QUICK = ["--batch-sizes", "2", "--steps", "3", "--repeats", "2", "--n-examples",
 
 def benchmark(tmp_path, *args):
     env = {**os.environ, "SDA_DATA": str(tmp_path / "no-data-here")}  # random MNIST-like images
-    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "benchmark.py"), *QUICK,
+    result = subprocess.run([sys.executable, str(ROOT / "bench" / "benchmark.py"), *QUICK,
                              "--json", str(tmp_path / "bench.json"), *args],
                             capture_output=True, text=True, env=env, timeout=600)
     assert result.returncode == 0, result.stderr
@@ -41,10 +41,15 @@ def test_torch_is_timed_round_robin_through_the_serve_protocol(tmp_path):
     # a stand-in for an interpreter with torch: it speaks torch_steps.py --serve's protocol and logs the requests
     log = tmp_path / "requests.txt"
     fake = tmp_path / "fake-python"
-    fake.write_text(f'#!/bin/sh\necho "ready 0.0-fake"\nwhile read line; do echo "$line" >> {log}; echo done; done\n')
+    argv = tmp_path / "argv.txt"
+    fake.write_text(f'#!/bin/sh\necho "$1" > {argv}\necho "ready 0.0-fake"\n'
+                    f'while read line; do echo "$line" >> {log}; echo done; done\n')
     fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
     result, report = benchmark(tmp_path, "--variants", "kernels,torch", "--torch-python", str(fake))
     assert report["config"]["torch"] == "0.0-fake"
+    # the child runs torch_steps.py from beside benchmark.py (bench/)
+    assert Path(argv.read_text().strip()) == ROOT / "bench" / "torch_steps.py"
+    assert (ROOT / "bench" / "torch_steps.py").is_file()
     assert "speedup_vs_torch_here" in report["summary"]["kernels"]["2"]
     assert any(line.split()[:2] == ["torch", "2"] for line in result.stdout.splitlines())
     requests = [line.split() for line in log.read_text().splitlines()]

@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """Milliseconds per SGD step of the SdA: each pretraining layer and finetuning, per batch size and variant.
 
-    python scripts/benchmark.py --quick
-    python scripts/benchmark.py --variants compiled,kernels --batch-sizes 1,20 --repeats 7 --json out.json
+    python bench/benchmark.py --quick
+    python bench/benchmark.py --variants compiled,kernels --batch-sizes 1,20 --repeats 7 --json out.json
 
 Variants (``VARIANTS``: name -> builder; add a fast path by adding a builder):
 
@@ -16,7 +16,7 @@ Variants (``VARIANTS``: name -> builder; add a fast path by adding a builder):
                       code path; needs jax);
 * ``kernels``         the package's fast path, as ``train_sda.py`` runs it by default (``sda.engines.kernels``: Numba kernels,
                       many minibatches per call, lower layers cached);
-* ``torch``           eager PyTorch (2 threads, ``scripts/torch_steps.py --serve`` in a child process: this
+* ``torch``           eager PyTorch (2 threads, ``bench/torch_steps.py --serve`` in a child process: this
                       interpreter if it imports torch, else --torch-python; skipped when neither has torch).
 
 Data: real MNIST's training images if --data points at them (default: /work/shared/data/mnist or $SDA_DATA),
@@ -174,7 +174,7 @@ class TorchStopped(RuntimeError):
 
 
 class TorchServer:
-    """scripts/torch_steps.py --serve in a child process (this interpreter if it has torch, else
+    """bench/torch_steps.py --serve in a child process (this interpreter if it has torch, else
     --torch-python), so that PyTorch's steps are timed round-robin with ours, not in a run of their own."""
 
     #: seconds to wait for one answer: starting torch, or one timed block of steps
@@ -234,7 +234,7 @@ class TorchServer:
 
 
 def build_torch(ctx, bs):
-    """Eager PyTorch, 2 threads (scripts/torch_steps.py); None when no interpreter with torch is found."""
+    """Eager PyTorch, 2 threads (bench/torch_steps.py); None when no interpreter with torch is found."""
     if ctx.torch is None:
         return None
     return {phase: (lambda first, stop, phase=phase: ctx.torch.run(bs, phase, first, stop)) for phase in PHASES}

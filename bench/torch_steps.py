@@ -1,9 +1,9 @@
 #!/usr/bin/env python
 """Eager PyTorch SdA steps (the tutorial's maths), timed; prints one JSON line.
 
-    python scripts/torch_steps.py --batch-sizes 1,20 --steps 200 --repeats 5 --threads 2
+    python bench/torch_steps.py --batch-sizes 1,20 --steps 200 --repeats 5 --threads 2
 
-With ``--serve`` it times nothing itself: scripts/benchmark.py starts it (with an
+With ``--serve`` it times nothing itself: bench/benchmark.py starts it (with an
 interpreter that has torch; it may be another venv) and sends one request per line,
 ``BATCH PHASE FIRST STEPS``, so that PyTorch is timed round-robin with the other
 variants.  It answers each with ``done``, and ``ready TORCH_VERSION`` at start.
