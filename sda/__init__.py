@@ -1,6 +1,7 @@
 """Denoising and Stacked Denoising Autoencoders (Vincent et al. 2008/2010) on PyTensor.
 
-A faithful port of the Deep Learning Tutorials' ``dA.py`` and ``SdA.py``::
+A faithful port of the Deep Learning Tutorials' ``dA.py`` and ``SdA.py``; the
+tutorial's own files are under :mod:`sda.tutorial`::
 
     from sda import LogisticRegression, HiddenLayer, dA, SdA, load_data
 
@@ -20,15 +21,15 @@ import os
 for _variable in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_variable, "1")
 
-__version__ = "1.0.0"
+__version__ = "1.1.0"
 
 _EXPORTS = {
-    "LogisticRegression": "sda.logistic",
-    "HiddenLayer": "sda.layers",
-    "dA": "sda.autoencoder",
-    "SdA": "sda.stacked",
+    "LogisticRegression": "sda.tutorial.logistic_sgd",
+    "HiddenLayer": "sda.tutorial.mlp",
+    "dA": "sda.tutorial.dA",
+    "SdA": "sda.tutorial.SdA",
     "load_data": "sda.data",
-    "tile_raster_images": "sda.utils",
+    "tile_raster_images": "sda.tutorial.utils",
 }
 
 __all__ = sorted(_EXPORTS)

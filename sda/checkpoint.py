@@ -1,26 +1,30 @@
 """Checkpoints: everything a run needs to continue bit for bit where it stopped.
 
-A checkpoint is one pickle file, ``checkpoint.pkl`` in the run's output
-directory, written atomically (temporary file, fsync, rename), so a kill at any
-instant leaves the previous checkpoint whole.  It holds plain data only:
-parameter arrays, generator states, the loops' state objects as dicts, the
-configuration and the log so far.
+A checkpoint is the ``state_dict()`` of every stateful part of a run (the
+parameters, the noise generators, the loops' states, the clocks, the log),
+gathered under their names.  It is written as one ``checkpoint.npz`` in the
+run's output directory: the arrays as ``.npy`` members, everything else as one
+JSON document -- no pickle, so loading a checkpoint cannot run code
+(``numpy.load(..., allow_pickle=False)``).  It is written atomically
+(temporary file, fsync, rename), so a kill at any instant leaves the previous
+checkpoint whole.
 """
 
 import hashlib
+import json
 import os
-import pickle
-import signal
-from contextlib import contextmanager
+import zipfile
 
 import numpy
 
 from .errors import UsageError, UserError
 from .files import atomic_write
-from .training import StopRequest
 
-CHECKPOINT_NAME = "checkpoint.pkl"
-FORMAT_VERSION = 1
+CHECKPOINT_NAME = "checkpoint.npz"
+OLD_CHECKPOINT_NAME = "checkpoint.pkl"  # written by sda 1.0 (a pickle)
+FORMAT_VERSION = 2
+_STATE_MEMBER = "__state__"
+_ARRAY_KEY = "__array__"
 
 
 def data_fingerprint(arrays):
@@ -33,6 +37,52 @@ def data_fingerprint(arrays):
     return digest.hexdigest()[:16]
 
 
+def _split_arrays(tree, arrays):
+    """``tree`` with every NumPy array replaced by a reference into ``arrays``."""
+    if isinstance(tree, numpy.ndarray):
+        key = f"a{len(arrays)}"
+        arrays[key] = tree
+        return {_ARRAY_KEY: key}
+    if isinstance(tree, dict):
+        return {str(k): _split_arrays(v, arrays) for k, v in tree.items()}
+    if isinstance(tree, (list, tuple)):
+        return [_split_arrays(v, arrays) for v in tree]
+    if isinstance(tree, numpy.generic):
+        return tree.item()
+    return tree
+
+
+def _join_arrays(tree, arrays):
+    if isinstance(tree, dict):
+        if set(tree) == {_ARRAY_KEY}:
+            return arrays[tree[_ARRAY_KEY]]
+        return {k: _join_arrays(v, arrays) for k, v in tree.items()}
+    if isinstance(tree, list):
+        return [_join_arrays(v, arrays) for v in tree]
+    return tree
+
+
+def write_checkpoint(path, state):
+    """Writes ``state`` (nested dicts and lists of JSON values and NumPy arrays) to ``path``."""
+    arrays = {}
+    document = json.dumps(_split_arrays(state, arrays))
+    arrays[_STATE_MEMBER] = numpy.frombuffer(document.encode("utf-8"), dtype=numpy.uint8)
+    with atomic_write(path, "wb") as f:
+        numpy.savez(f, **arrays)
+
+
+def read_checkpoint(path):
+    """The state written by :func:`write_checkpoint`; one-line :class:`UserError` if damaged."""
+    try:
+        with numpy.load(path, allow_pickle=False) as npz:
+            arrays = {name: npz[name] for name in npz.files}
+        document = json.loads(arrays.pop(_STATE_MEMBER).tobytes().decode("utf-8"))
+        return _join_arrays(document, arrays)
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, UnicodeDecodeError) as error:
+        raise UserError(f"{path} is not a readable checkpoint ({type(error).__name__}): delete it to start "
+                        f"over") from None
+
+
 class Checkpointer:
     """Saves and loads one run's checkpoint.
 
@@ -40,20 +90,18 @@ class Checkpointer:
     :param kind: "sda" or "da": a checkpoint of one script is refused by the other
     :param config: the run's configuration as a dict of the keys that change
         the results (a resumed run must have the same)
-    :param every: save after every ``every``-th epoch/validation (0: only at
-        interrupts)
-    :param resume_command: what to tell the user to type to resume
+    :param every: save after every ``every``-th epoch/validation (0: only at interrupts)
     :param defaults: the default of each configuration key: a checkpoint
         written before a key existed ran with its default
     """
 
-    def __init__(self, output_dir, kind, config, every=1, resume_command=None, defaults=None):
+    def __init__(self, output_dir, kind, config, every=1, defaults=None):
         self.path = os.path.join(output_dir, CHECKPOINT_NAME)
+        self.old_path = os.path.join(output_dir, OLD_CHECKPOINT_NAME)
         self.kind = kind
         self.config = dict(config)
         self.defaults = dict(defaults or {})
         self.every = every
-        self.resume_command = resume_command
         self._calls = 0
 
     def exists(self):
@@ -61,26 +109,29 @@ class Checkpointer:
 
     def refuse_to_overwrite(self):
         """A fresh run must not destroy an unfinished one's checkpoint."""
-        if self.exists():
-            raise UsageError(
-                f"{self.path} holds the checkpoint of an unfinished run: add --resume to continue it, "
-                f"or choose another output directory (or delete the file to start over)")
+        for path in (self.path, self.old_path):
+            if os.path.exists(path):
+                raise UsageError(
+                    f"{path} holds the checkpoint of an unfinished run: add --resume to continue it, "
+                    f"or choose another output directory (or delete the file to start over)")
 
     def load(self, fingerprint):
-        """The saved payload, after checking it belongs to this run."""
+        """The saved state of every part, after checking it belongs to this run."""
         if not self.exists():
+            if os.path.exists(self.old_path):
+                raise UsageError(f"--resume: {self.old_path} is a checkpoint of an older sda version (a pickle, "
+                                 f"which this version never loads): finish that run with the version that "
+                                 f"started it, or delete the file and start over")
             raise UsageError(f"--resume: there is no checkpoint {self.path} to resume from: "
                              f"run without --resume to start, or give the output directory of the run to resume")
+        payload = read_checkpoint(self.path)
         try:
-            with open(self.path, "rb") as f:
-                payload = pickle.load(f)
             kind, version, config = payload["kind"], payload["format_version"], payload["config"]
-        except Exception as error:  # any damage: truncation, another file's bytes
-            raise UserError(f"{self.path} is not a readable checkpoint ({type(error).__name__}): "
-                            f"delete it to start over") from None
+        except (KeyError, TypeError):
+            raise UserError(f"{self.path} is not a checkpoint of sda: delete it to start over") from None
         if kind != self.kind or version != FORMAT_VERSION:
             raise UsageError(f"{self.path} is a checkpoint of a {kind} run (format {version}), "
-                             f"not of this {self.kind} run: use another output directory")
+                             f"not of this {self.kind} run (format {FORMAT_VERSION}): use another output directory")
         config = {**{k: v for k, v in self.defaults.items() if k not in config}, **config}
         differing = sorted(k for k in set(config) | set(self.config) if config.get(k) != self.config.get(k))
         if differing:
@@ -91,45 +142,18 @@ class Checkpointer:
         if payload["data_fingerprint"] != fingerprint:
             raise UsageError("--resume: the training data differ from the data the checkpoint was trained on: "
                              "resume with the original --dataset and --n-train")
-        return payload
+        return payload["parts"]
 
-    def save(self, payload, fingerprint, force=False):
+    def save(self, parts, fingerprint, force=False):
         """Writes the checkpoint every ``every`` calls, or now if ``force``."""
         self._calls += 1
         if not force and (self.every <= 0 or self._calls % self.every):
             return False
-        payload = {"kind": self.kind, "format_version": FORMAT_VERSION, "config": self.config,
-                   "data_fingerprint": fingerprint, **payload}
-        with atomic_write(self.path, "wb") as f:
-            pickle.dump(payload, f, protocol=pickle.HIGHEST_PROTOCOL)
+        write_checkpoint(self.path, {"kind": self.kind, "format_version": FORMAT_VERSION, "config": self.config,
+                                     "data_fingerprint": fingerprint, "parts": parts})
         return True
 
     def remove(self):
         """The run finished: its results replace the checkpoint."""
         if self.exists():
             os.unlink(self.path)
-
-
-@contextmanager
-def stop_on_signals():
-    """Within the block, SIGINT and SIGTERM set the yielded :class:`StopRequest`
-    (the loops then stop after the minibatch in progress) instead of killing
-    the process; a second SIGINT interrupts at once."""
-    stop = StopRequest()
-    previous = {}
-
-    def handler(signum, frame):
-        if stop and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        stop.signal = signal.Signals(signum).name
-
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        try:
-            previous[signum] = signal.signal(signum, handler)
-        except ValueError:  # not the main thread: no signal handling, runs are stopped by their caller
-            pass
-    try:
-        yield stop
-    finally:
-        for signum, old in previous.items():
-            signal.signal(signum, old)

@@ -47,3 +47,12 @@ def ensure_writable_dir(path, flag):
     except OSError as error:
         raise UsageError(f"{flag} {path} cannot be written ({error.strerror}): choose another directory") from None
     return path
+
+
+def write_json(path, data):
+    """Writes ``data`` as indented JSON, atomically."""
+    import json
+
+    with atomic_write(path, "w") as f:
+        json.dump(data, f, indent=2, default=float)
+        f.write("\n")

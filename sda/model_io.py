@@ -1,4 +1,9 @@
-"""Saved models: ``model.npz`` in, a ready :class:`~sda.stacked.SdA` out."""
+"""Saved models: the parameters of an SdA as named arrays, ``model.npz`` out and in.
+
+``model.npz`` holds ``hidden_W_0, hidden_b_0, ..., logistic_W, logistic_b``
+(each ``W`` shaped ``(n_in, n_out)``, as in the tutorial); a checkpoint also
+holds the dAs' visible biases ``dA_b_prime_0, ...``.
+"""
 
 import json
 import os
@@ -7,6 +12,104 @@ import zipfile
 import numpy
 
 from .errors import DataError
+from .files import atomic_write
+
+
+def named_params(model, with_visible_biases=False):
+    """The model's shared variables, named as in ``model.npz``."""
+    named = {}
+    for i, layer in enumerate(model.sigmoid_layers):
+        named[f"hidden_W_{i}"] = layer.W
+        named[f"hidden_b_{i}"] = layer.b
+    named["logistic_W"] = model.logLayer.W
+    named["logistic_b"] = model.logLayer.b
+    if with_visible_biases:
+        for i, dA_layer in enumerate(model.dA_layers):
+            named[f"dA_b_prime_{i}"] = dA_layer.b_prime
+    return named
+
+
+def param_arrays(model, with_visible_biases=False):
+    """The parameters as a dict of NumPy arrays (copies)."""
+    # numpy.asarray: on a GPU the values are device arrays
+    return {name: numpy.asarray(variable.get_value())
+            for name, variable in named_params(model, with_visible_biases).items()}
+
+
+def set_param_arrays(model, arrays):
+    """Load arrays named as by :func:`param_arrays` into the model's shared variables."""
+    named = named_params(model, with_visible_biases=any(k.startswith("dA_b_prime_") for k in arrays))
+    missing = sorted(set(named) - set(arrays))
+    if missing:
+        raise ValueError(f"missing parameters: {', '.join(missing)}")
+    for name, variable in named.items():
+        value = numpy.asarray(arrays[name])
+        expected = variable.get_value(borrow=True).shape
+        if value.shape != expected:
+            raise ValueError(f"{name} has shape {value.shape}, the model expects {expected}")
+        variable.set_value(value.astype(variable.dtype))
+
+
+class SharedValues:
+    """Named shared variables as a stateful part of a run (``state_dict()`` / ``load_state_dict()``)."""
+
+    def __init__(self, named):
+        self.named = dict(named)
+
+    def state_dict(self):
+        return {name: numpy.asarray(variable.get_value()) for name, variable in self.named.items()}
+
+    def load_state_dict(self, state):
+        for name, variable in self.named.items():
+            variable.set_value(numpy.asarray(state[name]).astype(variable.dtype))
+
+
+class Parameters(SharedValues):
+    """A model's parameters, the dAs' visible biases included, as a stateful part of a run."""
+
+    def __init__(self, model):
+        super().__init__(named_params(model, with_visible_biases=True))
+
+
+class BestParameters:
+    """A copy of the parameters at the best validation so far (what ``model.npz`` gets)."""
+
+    def __init__(self, model):
+        self.model = model
+        self.arrays = {}
+
+    def keep(self):
+        self.arrays = param_arrays(self.model)
+
+    def state_dict(self):
+        return dict(self.arrays)
+
+    def load_state_dict(self, state):
+        self.arrays = dict(state)
+
+
+def save_model(path, arrays):
+    """Writes the parameters as ``.npz`` (atomically: a crash leaves the old file)."""
+    with atomic_write(path, "wb") as f:
+        numpy.savez(f, **arrays)
+
+
+def model_from_arrays(arrays, seed=0):
+    """A :class:`~sda.inference.TrainedSdA` whose parameters are ``arrays`` (named
+    as in ``model.npz``); the layer sizes follow from the arrays' shapes."""
+    from .inference import TrainedSdA
+
+    sizes, i = [], 0
+    while f"hidden_W_{i}" in arrays:
+        sizes.append(numpy.shape(arrays[f"hidden_W_{i}"])[1])
+        i += 1
+    if not sizes or "logistic_W" not in arrays:
+        raise ValueError("expected arrays hidden_W_0, hidden_b_0, ..., logistic_W, logistic_b")
+    model = TrainedSdA(numpy.random.RandomState(seed), n_ins=numpy.shape(arrays["hidden_W_0"])[0],
+                       hidden_layers_sizes=sizes, n_outs=numpy.shape(arrays["logistic_W"])[1],
+                       corruption_levels=[0.0] * len(sizes))
+    set_param_arrays(model, arrays)
+    return model
 
 
 def load_model(path):
@@ -17,15 +120,13 @@ def load_model(path):
     if not os.path.exists(path):
         raise DataError(f"{path} does not exist: give the model.npz written by train_sda.py (or its directory)")
     try:
-        with numpy.load(path) as npz:
+        with numpy.load(path, allow_pickle=False) as npz:
             arrays = {name: npz[name] for name in npz.files}
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
         raise DataError(f"{path} is not a readable .npz file ({error}): give the model.npz written by "
                         f"train_sda.py") from None
-    from .stacked import SdA
-
     try:
-        return SdA.from_param_arrays(arrays)
+        return model_from_arrays(arrays)
     except ValueError as error:
         raise DataError(f"{path} is not an SdA model: {error}") from None
 

@@ -6,9 +6,10 @@ Both scripts call these (``train_da.py`` trains a single dA with
 compared with the tutorial's.
 
 Every loop keeps its whole position in a small state object (epoch, next
-minibatch, costs so far, early-stopping bookkeeping) that the caller may pass in
-to resume from, and calls a hook after every epoch (pretraining) or validation
-(finetuning): that is what checkpoints are made of.  A :class:`StopRequest`
+minibatch, costs so far, early-stopping bookkeeping; each with ``state_dict()``
+and ``load_state_dict()``) that the caller may pass in to resume from, and calls
+a hook after every epoch (pretraining) or validation (finetuning): that is where
+checkpoints are written.  A :class:`StopRequest`
 (set by a signal handler) makes a loop return control after the minibatch in
 progress by raising :class:`Interrupted`, its state describing exactly where it
 stopped.
@@ -29,13 +30,31 @@ from .errors import TrainingError
 
 
 class StopRequest:
-    """A flag that a signal handler sets to ask the loops to stop cleanly."""
+    """A flag that a signal handler sets to ask the loops to stop cleanly.
 
-    def __init__(self):
+    :param after_minibatches: also stop once this many minibatches have been
+        trained (counted by :func:`run_minibatches`): a deterministic
+        interruption, for tests and for training in installments
+    """
+
+    BUDGET_SPENT = "after_minibatches"
+
+    def __init__(self, after_minibatches=None):
         self.signal = None
+        self.budget = after_minibatches
 
     def __bool__(self):
         return self.signal is not None
+
+    def limit(self, first, stop_index):
+        """The end of the next run of minibatches, within the budget."""
+        return stop_index if self.budget is None else min(stop_index, first + self.budget)
+
+    def count(self, n):
+        if self.budget is not None:
+            self.budget -= n
+            if self.budget <= 0:
+                self.signal = self.signal or self.BUDGET_SPENT
 
 
 class Interrupted(Exception):
@@ -77,9 +96,12 @@ def run_minibatches(run, position, stop_index, stop, bars=None, description=""):
         while position.minibatch < stop_index:
             if stop:
                 raise Interrupted()
-            costs = run(position.minibatch, stop_index)
+            costs = run(position.minibatch, stop.limit(position.minibatch, stop_index) if stop is not None
+                        else stop_index)
             position.epoch_costs.extend(float(c) for c in costs)
             position.minibatch += len(costs)
+            if stop is not None:
+                stop.count(len(costs))
             if bar:
                 bar.update(costs)
     finally:
@@ -87,8 +109,24 @@ def run_minibatches(run, position, stop_index, stop, bars=None, description=""):
             bar.close()
 
 
+class DataclassState:
+    """``state_dict()`` / ``load_state_dict()`` for a dataclass of plain values
+    (JSON-able: numbers, strings, lists, dicts, nested dataclasses of the same kind)."""
+
+    def state_dict(self):
+        return asdict(self)
+
+    def load_state_dict(self, state):
+        for name, value in state.items():
+            current = getattr(self, name)
+            if isinstance(current, DataclassState):
+                current.load_state_dict(value)
+            else:
+                setattr(self, name, value)
+
+
 @dataclass
-class EpochProgress:
+class EpochProgress(DataclassState):
     """Where an epoch loop stands: the epoch under way (0-based), its next
     minibatch, the costs of its minibatches so far, and the mean cost of every
     finished epoch."""
@@ -121,7 +159,7 @@ def train_epochs(run, n_batches, epochs, log_line, learning_rate, progress=None,
 
 
 @dataclass
-class PretrainingState:
+class PretrainingState(DataclassState):
     """Where layer-wise pretraining stands: the layer under way and its
     :class:`EpochProgress`, and the mean costs of the finished layers."""
 
@@ -129,29 +167,27 @@ class PretrainingState:
     progress: EpochProgress = field(default_factory=EpochProgress)
     costs: list = field(default_factory=list)  # costs[layer] = mean cost of each epoch, finished layers
 
-    def all_costs(self):
-        """Mean cost of every finished epoch of every layer, the current one included."""
-        return self.costs + [self.progress.mean_costs]
-
-    @classmethod
-    def from_dict(cls, d):
-        return cls(layer=d["layer"], progress=EpochProgress(**d["progress"]), costs=d["costs"])
+    def load_state_dict(self, state):
+        self.layer, self.costs = state["layer"], state["costs"]
+        self.progress = EpochProgress()
+        self.progress.load_state_dict(state["progress"])
 
 
-def pretrain_sda(runners, n_train_batches, epochs, learning_rate, log, state=None, after_epoch=None, stop=None,
-                 bars=None):
+def pretrain_sda(runner_for, n_layers, n_train_batches, epochs, learning_rate, log, state=None, after_epoch=None,
+                 stop=None, bars=None):
     """Greedy layer-wise pretraining: trains each layer's dA in turn, the
     layers below it already trained (the tutorial's ``PRETRAINING THE MODEL``).
 
-    :param runners: one runner per layer, e.g.
-        ``minibatch_runner(pretraining_fns[i], corruption=c[i], lr=lr)``
+    :param runner_for: ``runner_for(layer)`` makes the runner of a layer when
+        its training starts, e.g. ``minibatch_runner(pretraining_fns[layer],
+        corruption=c[layer], lr=lr)``
     :param state: a :class:`PretrainingState` to resume from
     :param after_epoch: called as ``after_epoch(state)`` after every epoch
     """
     state = state or PretrainingState()
-    while state.layer < len(runners):
+    while state.layer < n_layers:
         layer = state.layer
-        train_epochs(runners[layer], n_train_batches, epochs,
+        train_epochs(runner_for(layer), n_train_batches, epochs,
                      lambda epoch, cost: log("Pre-training layer %i, epoch %d, cost %f" % (layer, epoch, cost)),
                      learning_rate, progress=state.progress,
                      after_epoch=None if after_epoch is None else lambda progress: after_epoch(state),
@@ -162,7 +198,7 @@ def pretrain_sda(runners, n_train_batches, epochs, learning_rate, log, state=Non
 
 
 @dataclass
-class EarlyStoppingState:
+class EarlyStoppingState(DataclassState):
     """The tutorial's early-stopping bookkeeping, complete enough to resume from."""
 
     n_train_batches: int
@@ -183,9 +219,6 @@ class EarlyStoppingState:
     def start(cls, n_train_batches, patience_epochs=10):
         # look at this many examples regardless
         return cls(n_train_batches=n_train_batches, patience=patience_epochs * n_train_batches)
-
-    def as_dict(self):
-        return asdict(self)
 
 
 def finetune_sda(run, valid_score, test_score, n_train_batches, training_epochs, learning_rate, log,

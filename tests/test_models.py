@@ -109,10 +109,29 @@ def test_random_stream_state_round_trip():
     sample = stream.uniform(size=(4,))
     f = pytensor.function([], sample, updates=stream.updates_for(sample))
     f()
-    state = stream.get_state()
+    state = stream.state_dict()
     a = f()
-    stream.set_state(state)
+    stream.load_state_dict(state)
     numpy.testing.assert_array_equal(a, f())
+
+
+def test_a_dA_owns_its_noise_generator_from_the_start():
+    """The generator exists before any function is compiled, and every function
+    built from the dA draws from it (no new generator per graph)."""
+    da = dA(numpy.random.RandomState(1), n_visible=5, n_hidden=2)
+    assert da.theano_rng.generators == [da.noise_rng]
+    for _ in range(2):
+        cost, updates = da.get_cost_updates(0.3, 0.1)
+        assert [rng for rng, _ in updates if rng in da.theano_rng.generators] == [da.noise_rng]
+    assert da.theano_rng.generators == [da.noise_rng]
+
+
+def test_two_draws_from_one_generator_in_one_function_are_refused():
+    stream = RandomStreams(3)
+    rng = stream.generator()
+    total = stream.uniform(size=(2,), rng=rng) + stream.uniform(size=(2,), rng=rng)
+    with pytest.raises(ValueError, match="draws twice"):
+        stream.updates_for(total)
 
 
 def numeric_grad(f, params, eps):
@@ -191,26 +210,49 @@ def test_pretraining_defaults_are_the_tutorials():
     assert numpy.isfinite(fns[1](1))
 
 
-def test_finetune_functions_score_every_example():
+def test_finetune_functions_score_minibatches_as_the_tutorial():
     sda = small_sda()
     rng = numpy.random.RandomState(0)
     sets = [(shared(rng.rand(n, 12)), shared(rng.randint(0, 3, n), "int32")) for n in (10, 7, 5)]
-    train_fn, valid_score, test_score = sda.build_finetune_functions(sets, batch_size=2, learning_rate=0.1,
-                                                                     eval_batch_size=3)
-    assert valid_score().shape == (7,) and test_score().shape == (5,)
-    # weights start at zero in the logistic layer: every example gets class 0
-    numpy.testing.assert_array_equal(valid_score(), sets[1][1].get_value() != 0)
+    train_fn, valid_score, test_score = sda.build_finetune_functions(sets, batch_size=2, learning_rate=0.1)
+    # weights start at zero in the logistic layer: every example gets class 0;
+    # one error rate per full minibatch, a short last one left out
+    wrong = sets[1][1].get_value() != 0
+    numpy.testing.assert_allclose(valid_score(), [wrong[0:2].mean(), wrong[2:4].mean(), wrong[4:6].mean()])
+    assert len(test_score()) == 2
     assert numpy.isfinite(train_fn(0))
 
 
+def test_error_scorer_scores_every_example():
+    from sda.inference import error_scorer
+
+    sda = small_sda()
+    rng = numpy.random.RandomState(0)
+    x, y = shared(rng.rand(7, 12)), shared(rng.randint(0, 3, 7), "int32")
+    score = error_scorer(sda, x, y, batch_size=3)
+    numpy.testing.assert_array_equal(score(), y.get_value() != 0)
+
+
 def test_param_arrays_round_trip():
+    from sda.model_io import param_arrays, set_param_arrays
+
     sda, other = small_sda(seed=1), small_sda(seed=2)
-    arrays = sda.get_param_arrays()
+    arrays = param_arrays(sda)
     assert sorted(arrays) == ["hidden_W_0", "hidden_W_1", "hidden_b_0", "hidden_b_1", "logistic_W", "logistic_b"]
     assert arrays["hidden_W_0"].shape == (12, 8)
-    other.set_param_arrays(arrays)
-    for name, value in other.get_param_arrays().items():
+    set_param_arrays(other, arrays)
+    for name, value in param_arrays(other).items():
         numpy.testing.assert_array_equal(value, arrays[name])
+
+
+def test_sda_builds_its_layers_from_the_given_dA_class():
+    class SquaredErrorDA(dA):
+        pass
+
+    sda = SdA(numpy.random.RandomState(1), n_ins=12, hidden_layers_sizes=[8, 6], n_outs=3,
+              corruption_levels=[0.1, 0.1], dA_class=SquaredErrorDA)
+    assert all(type(layer) is SquaredErrorDA for layer in sda.dA_layers)
+    assert sda.dA_layers[0].W is sda.sigmoid_layers[0].W
 
 
 def test_pretraining_noise_is_fresh_at_every_step():

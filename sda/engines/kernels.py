@@ -1,30 +1,45 @@
 """Fast runners: many minibatches per call, through the Numba kernels of :mod:`sda.engines.kernel_steps`.
 
-They plug into the same loops as the tutorial's compiled functions
-(:func:`sda.training.pretrain_sda`, :func:`sda.training.finetune_sda`): a runner
-``run(first, stop)`` trains on minibatches ``first`` .. (at most ``first +
-chunk``) and returns their costs.  They update the SdA's own shared variables in
-place, and draw the masking noise from the dA's own generator, in the same order
-and amount as the compiled functions do, so that both paths train the same
-model on the same noise (equal within float rounding; ``tests/test_fast.py``).
+The kernels are hand-written for the tutorial's model (a tied-weight dA with
+masking noise and the cross-entropy cost; a sigmoid MLP with a softmax layer and
+the mean negative log-likelihood).  They update the model's own shared variables
+in place and draw the masking noise from the dA's own generator, in the same
+order and amount as the compiled functions do, so both engines train the same
+model on the same noise (equal within float rounding).
+
+A kernel knows nothing of the model's graph, so an edited model (another cost,
+another noise, another activation) would silently be trained as the tutorial's.
+Hence, before each phase, the kernels are checked against the model's compiled
+step on the real data (:func:`disagreement`): a few minibatches through both, on
+copies of the parameters and the noise state.  When they disagree, ``--engine
+auto`` trains that phase with the compiled engine and says so in one line, and
+``--engine kernels`` refuses.
 
 Pretraining layer ``k > 0`` runs on the outputs of the (frozen) layers below,
-computed once for the whole training set when the layer starts — the
-tutorial's own suggestion — instead of recomputing them at every minibatch.
-
+computed once for the whole training set when the layer starts -- the
+tutorial's own suggestion -- instead of recomputing them at every minibatch.
 At batch sizes above 1 the kernels' BLAS runs on ``blas_threads`` threads
-(default: :func:`sda.engines.blas.default_threads`) during each call, and on one
-thread otherwise; batch 1 uses no BLAS.
+(default: :func:`sda.engines.blas.default_threads`) during each call.
 """
 
-import numpy
-from numba import typed
+import copy
 
-from . import blas, kernel_steps as kernels
+import numpy
+
+from ..errors import UsageError
+from . import register
+from .compiled import CompiledEngine, finetuning_step, pretraining_step
 
 # minibatches per kernel call: long enough to make the call's cost negligible,
 # short enough that a stop request (Ctrl-C) is answered within a fraction of a second
 DEFAULT_CHUNK = 500
+
+# minibatches run through both the kernels and the compiled step before a phase
+CHECKED_MINIBATCHES = 4
+
+# largest relative difference (of the costs and of every updated variable) that
+# float rounding explains after CHECKED_MINIBATCHES steps; an edited model differs by far more
+TOLERANCE = {"float32": 2e-4, "float64": 1e-9}
 
 
 def _value(shared):
@@ -32,6 +47,8 @@ def _value(shared):
 
 
 def _blas_threads(batch_size, requested):
+    from . import blas
+
     if batch_size == 1:
         return blas.num_threads()  # no BLAS call at batch 1: leave it as it is
     if requested is None:
@@ -42,14 +59,14 @@ def _blas_threads(batch_size, requested):
 
 
 class PretrainingRunner:
-    """Trains ``sda.dA_layers[layer]`` on minibatches of the training set."""
+    """Trains ``model.dA_layers[layer]`` on minibatches of the training set."""
 
-    def __init__(self, sda, layer, train_set_x, batch_size, corruption_level, learning_rate, chunk=DEFAULT_CHUNK,
-                 blas_threads=None):
-        self.sda, self.layer, self.train_set_x = sda, layer, train_set_x
+    def __init__(self, model, layer, train_set_x, batch_size, corruption_level, learning_rate,
+                 chunk=DEFAULT_CHUNK, blas_threads=None):
+        self.model, self.layer, self.train_set_x = model, layer, train_set_x
         self.batch_size, self.chunk = batch_size, chunk
         self.blas_threads = _blas_threads(batch_size, blas_threads)
-        self.dA = sda.dA_layers[layer]
+        self.dA = model.dA_layers[layer]
         dtype = _value(self.dA.W).dtype
         # the compiled graph compares float32 uniforms with 1 - c computed in floatX
         self.keep = dtype.type(1) - dtype.type(corruption_level)
@@ -60,11 +77,15 @@ class PretrainingRunner:
         """The layer's inputs for the whole training set: the data, or the output
         of the frozen layers below (computed on first use, i.e. once they are trained)."""
         if self.inputs is None:
+            from ..inference import encode
+
             x = _value(self.train_set_x)
-            self.inputs = x if self.layer == 0 else numpy.ascontiguousarray(self.sda.encode(x, layer=self.layer - 1))
+            self.inputs = x if self.layer == 0 else numpy.ascontiguousarray(encode(self.model, x, self.layer - 1))
         return self.inputs
 
     def __call__(self, first, stop):
+        from . import blas, kernel_steps
+
         stop = min(stop, first + self.chunk)
         inputs = self.layer_inputs()
         W = _value(self.dA.W)
@@ -74,8 +95,8 @@ class PretrainingRunner:
         if self.batch_size == 1:
             noise = noise.reshape(stop - first, inputs.shape[1])
         with blas.threads(self.blas_threads):
-            return kernels.da_train(inputs, noise, first, stop, self.batch_size, W, _value(self.dA.b),
-                                    _value(self.dA.b_prime), self.keep, self.learning_rate)
+            return kernel_steps.da_train(inputs, noise, first, stop, self.batch_size, W, _value(self.dA.b),
+                                         _value(self.dA.b_prime), self.keep, self.learning_rate)
 
 
 class FinetuningRunner:
@@ -84,9 +105,8 @@ class FinetuningRunner:
     ``learning_rate`` is a number, or a shared scalar read at every call (so that
     the rate can change between epochs, as with the compiled functions)."""
 
-    def __init__(self, sda, train_set_x, train_set_y, batch_size, learning_rate, chunk=DEFAULT_CHUNK,
-                 blas_threads=None):
-        self.sda, self.train_set_x, self.train_set_y = sda, train_set_x, train_set_y
+    def __init__(self, model, train_set, batch_size, learning_rate, chunk=DEFAULT_CHUNK, blas_threads=None):
+        self.model, (self.train_set_x, self.train_set_y) = model, train_set
         self.batch_size, self.chunk = batch_size, chunk
         self.blas_threads = _blas_threads(batch_size, blas_threads)
         self.rate = learning_rate
@@ -94,15 +114,148 @@ class FinetuningRunner:
     @property
     def learning_rate(self):
         rate = self.rate.get_value() if hasattr(self.rate, "get_value") else self.rate
-        return _value(self.sda.logLayer.W).dtype.type(rate)
+        return _value(self.model.logLayer.W).dtype.type(rate)
 
     def __call__(self, first, stop):
+        from numba import typed
+
+        from . import blas, kernel_steps
+
         stop = min(stop, first + self.chunk)
         Ws, bs = typed.List(), typed.List()
-        for layer in self.sda.sigmoid_layers:
+        for layer in self.model.sigmoid_layers:
             Ws.append(_value(layer.W))
             bs.append(_value(layer.b))
         with blas.threads(self.blas_threads):
-            return kernels.mlp_train(_value(self.train_set_x), _value(self.train_set_y), first, stop,
-                                     self.batch_size, Ws, bs, _value(self.sda.logLayer.W),
-                                     _value(self.sda.logLayer.b), self.learning_rate)
+            return kernel_steps.mlp_train(_value(self.train_set_x), _value(self.train_set_y), first, stop,
+                                          self.batch_size, Ws, bs, _value(self.model.logLayer.W),
+                                          _value(self.model.logLayer.b), self.learning_rate)
+
+
+def disagreement(kernel_run, compiled_run, updated, n_minibatches=CHECKED_MINIBATCHES):
+    """How far the kernels are from the model's compiled step, or None if they agree.
+
+    Runs minibatches ``0 .. n_minibatches - 1`` through each, from the same
+    state, then puts every variable of ``updated`` (the shared variables the
+    compiled step updates: parameters and noise generators) back as it was.
+
+    :returns: None, or ``(largest relative difference, what differs most)``
+    """
+    saved = [copy.deepcopy(variable.get_value(borrow=True)) for variable in updated]
+
+    def run(runner):
+        try:
+            costs = numpy.asarray(runner(0, n_minibatches), dtype="float64")
+            return [("the cost", costs)] + [
+                (variable.name or "a shared variable", numpy.array(variable.get_value(), copy=True))
+                for variable in updated if isinstance(variable.get_value(borrow=True), numpy.ndarray)]
+        finally:
+            for variable, value in zip(updated, saved):
+                variable.set_value(copy.deepcopy(value), borrow=True)
+
+    try:
+        ours = run(kernel_run)
+    except Exception as error:  # a model the kernels cannot even read (other shapes, missing attributes)
+        return numpy.inf, f"the kernels failed on this model ({type(error).__name__}: {error})"
+    reference = run(compiled_run)
+    worst = (0.0, None)
+    for (name, a), (_, b) in zip(ours, reference):
+        if a.shape != b.shape:
+            return numpy.inf, f"{name} (shape {a.shape} instead of {b.shape})"
+        difference = float(numpy.max(numpy.abs(a - b), initial=0.0) / max(1.0, float(numpy.max(numpy.abs(b),
+                                                                                              initial=0.0))))
+        if not difference <= worst[0]:  # NaN counts as the worst
+            worst = (difference, name)
+    from ..backend import floatX
+
+    return worst if not worst[0] <= TOLERANCE[floatX] else None
+
+
+def _updated_variables(fn):
+    """The shared variables a compiled function updates."""
+    return [i.variable for i in fn.maker.inputs if i.update is not None]
+
+
+@register
+class KernelEngine:
+    """Numba kernels on the CPU, checked against the model's graph before each phase.
+
+    :param strict: refuse (``--engine kernels``) rather than fall back to the
+        compiled engine (``--engine auto``) when the kernels disagree with the model
+    """
+
+    name = "kernels"
+    auto_on = ("cpu",)
+
+    def __init__(self, strict=True, blas_threads=None):
+        self.strict = strict
+        self.requested_blas_threads = blas_threads
+        self.blas_threads = None  # what the batch > 1 kernels used, for results.json
+        self.fallbacks = []  # the phases the compiled engine trained instead
+        self.fallback = CompiledEngine()
+
+    @staticmethod
+    def check_device(device):
+        if device != "cpu":
+            raise UsageError(f"--engine kernels runs on the CPU only, but device={device}: "
+                             f"use --engine chunks, compiled or auto")
+
+    def pretraining_runner(self, model, layer, train_set_x, batch_size, corruption_level, learning_rate, stop,
+                           log=print):
+        from ..training import minibatch_runner
+
+        step = pretraining_step(model, layer, train_set_x, batch_size)
+        reference = minibatch_runner(step, None, corruption=corruption_level, lr=learning_rate)
+        try:
+            runner = PretrainingRunner(model, layer, train_set_x, batch_size, corruption_level, learning_rate,
+                                       blas_threads=self.requested_blas_threads)
+        except Exception as error:
+            runner = _failing(error)
+        differs = disagreement(runner, reference, _updated_variables(step))
+        if differs:
+            return self._fall_back(f"pretraining layer {layer}", differs, log,
+                                   minibatch_runner(step, stop, corruption=corruption_level, lr=learning_rate))
+        self._record(runner, batch_size)
+        return runner
+
+    def finetuning_runner(self, model, train_set, batch_size, learning_rate, stop, log=print):
+        from ..training import minibatch_runner
+
+        step = finetuning_step(model, train_set, batch_size, learning_rate)
+        try:
+            runner = FinetuningRunner(model, train_set, batch_size, learning_rate,
+                                      blas_threads=self.requested_blas_threads)
+        except Exception as error:
+            runner = _failing(error)
+        differs = disagreement(runner, minibatch_runner(step, None), _updated_variables(step))
+        if differs:
+            return self._fall_back("finetuning", differs, log, minibatch_runner(step, stop))
+        self._record(runner, batch_size)
+        return runner
+
+    def _record(self, runner, batch_size):
+        if batch_size > 1:
+            self.blas_threads = runner.blas_threads
+
+    def _fall_back(self, phase, differs, log, compiled_runner):
+        difference, what = differs
+        reason = (f"the kernels do not compute this model's {phase}: after {CHECKED_MINIBATCHES} minibatches "
+                  f"{what} differs from the model's compiled graph by {difference:.3g} (relative)")
+        if self.strict:
+            raise UsageError(f"--engine kernels: {reason}; use --engine compiled (or auto) to train this model")
+        log(f"... {reason}: {phase} runs with the compiled engine")
+        self.fallbacks.append(phase)
+        return compiled_runner
+
+    def describe(self):
+        return {"engine": self.name,
+                # 1 and 2 BLAS threads round differently: what a batch > 1 kernel run used, to repeat it exactly
+                "kernel_blas_threads": self.blas_threads,
+                "compiled_fallbacks": list(self.fallbacks)}
+
+
+def _failing(error):
+    def run(first, stop):
+        raise error
+
+    return run

@@ -1,4 +1,4 @@
-"""Pictures of filters: the tutorial's ``tile_raster_images``, saved with Pillow."""
+"""The tutorial's ``utils.py``: ``tile_raster_images``, which lays out filters or images as tiles."""
 
 import numpy
 
@@ -90,39 +90,3 @@ def tile_raster_images(X, img_shape, tile_shape, tile_spacing=(0, 0), scale_rows
                 out_array[tile_row * (H + Hs): tile_row * (H + Hs) + H,
                           tile_col * (W + Ws): tile_col * (W + Ws) + W] = this_img * c
     return out_array
-
-
-def save_filters(W, path, img_shape=(28, 28), tile_shape=(10, 10), tile_spacing=(1, 1)):
-    """Saves the first ``rows * cols`` filters (columns of ``W``, shaped
-    (n_visible, n_hidden)) as a PNG of tiles, each tile scaled to [0, 1]."""
-    from PIL import Image
-
-    image = Image.fromarray(tile_raster_images(X=numpy.asarray(W).T, img_shape=img_shape,
-                                               tile_shape=tile_shape, tile_spacing=tile_spacing))
-    image.save(path)
-    return path
-
-
-def filters_in_input_space(arrays, layer):
-    """The filters of hidden ``layer`` shown in input space: each unit's weight
-    vector projected linearly through the layers below (``W_0 W_1 ... W_layer``),
-    one column per unit.  Layer 0's are its weights themselves."""
-    projection = numpy.asarray(arrays["hidden_W_0"], dtype="float64")
-    for k in range(1, layer + 1):
-        projection = projection @ numpy.asarray(arrays[f"hidden_W_{k}"], dtype="float64")
-    return projection
-
-
-def save_layer_filters(arrays, output_dir, img_shape=(28, 28), tiles=10):
-    """``filters_layer_K.png`` for every hidden layer of a model's arrays; returns the paths."""
-    import os
-
-    paths = []
-    layer = 0
-    while f"hidden_W_{layer}" in arrays:
-        W = filters_in_input_space(arrays, layer)
-        side = min(tiles, int(numpy.ceil(numpy.sqrt(W.shape[1]))))
-        paths.append(save_filters(W, os.path.join(output_dir, f"filters_layer_{layer}.png"), img_shape=img_shape,
-                                  tile_shape=(side, side)))
-        layer += 1
-    return paths

@@ -1,7 +1,7 @@
 """Stacked denoising auto-encoders (the tutorial's ``SdA.py``).
 
 This tutorial introduces stacked denoising auto-encoders (SdA) using PyTensor.
-Denoising autoencoders (:mod:`sda.autoencoder`) are the building blocks for SdA:
+Denoising autoencoders (:mod:`sda.tutorial.dA`) are the building blocks for SdA:
 each layer is pretrained as a dA on the output of the layers below it, then the
 stack, topped by a logistic regression layer, is finetuned as an MLP.
 
@@ -13,15 +13,17 @@ References:
      with a Local Denoising Criterion, JMLR 11, 3371-3408, 2010
 """
 
+import os
+
 import numpy
 
-from .autoencoder import dA
-from .backend import T, compile_mode, floatX, pytensor, sigmoid, static_shapes
-from .layers import HiddenLayer
-from .logistic import LogisticRegression
-from .minibatches import minibatch
-from .random_streams import RandomStreams
-from .updates import sgd
+from ..backend import T, floatX, pytensor, sigmoid
+from ..minibatches import minibatch
+from ..random_streams import RandomStreams
+from ..updates import sgd
+from .dA import dA
+from .logistic_sgd import LogisticRegression
+from .mlp import HiddenLayer
 
 # The tutorial's defaults for the inputs of the pretraining functions
 # (it declared them with ``theano.In(..., value=...)``, which PyTensor dropped).
@@ -55,7 +57,7 @@ class SdA:
     """
 
     def __init__(self, numpy_rng, theano_rng=None, n_ins=784, hidden_layers_sizes=[500, 500], n_outs=10,
-                 corruption_levels=[0.1, 0.1]):
+                 corruption_levels=[0.1, 0.1], dA_class=dA):
         """This class is made to support a variable number of layers.
 
         :type numpy_rng: numpy.random.RandomState
@@ -66,6 +68,9 @@ class SdA:
         :param hidden_layers_sizes: intermediate layers size, must contain at least one value
         :param n_outs: dimension of the output of the network
         :param corruption_levels: amount of corruption to use for each layer
+        :param dA_class: the class of the layers' denoising autoencoders: a
+            subclass of :class:`dA` (another cost, another noise) trains the
+            same stack its own way
         """
         self.sigmoid_layers = []
         self.dA_layers = []
@@ -112,9 +117,9 @@ class SdA:
             self.params.extend(sigmoid_layer.params)
 
             # Construct a denoising autoencoder that shared weights with this layer
-            dA_layer = dA(numpy_rng=numpy_rng, theano_rng=theano_rng, input=layer_input,
-                          n_visible=input_size, n_hidden=hidden_layers_sizes[i],
-                          W=sigmoid_layer.W, bhid=sigmoid_layer.b)
+            dA_layer = dA_class(numpy_rng=numpy_rng, theano_rng=theano_rng, input=layer_input,
+                                n_visible=input_size, n_hidden=hidden_layers_sizes[i],
+                                W=sigmoid_layer.W, bhid=sigmoid_layer.b)
             self.dA_layers.append(dA_layer)
 
         # We now need to add a logistic layer on top of the MLP
@@ -156,13 +161,13 @@ class SdA:
                 outputs=cost,
                 updates=updates,
                 givens={self.x: minibatch(train_set_x, index, batch_size)},
-                mode=compile_mode(),
             )
+            # append `fn` to the list of functions
             pretrain_fns.append(with_defaults(fn, corruption=DEFAULT_PRETRAIN_CORRUPTION,
                                               lr=DEFAULT_PRETRAIN_LR))
         return pretrain_fns
 
-    def build_finetune_functions(self, datasets, batch_size, learning_rate, eval_batch_size=None):
+    def build_finetune_functions(self, datasets, batch_size, learning_rate):
         """Generates a function `train` that implements one step of finetuning,
         a function `validate` that computes the error on a batch from the
         validation set, and a function `test` that computes the error on a
@@ -172,19 +177,22 @@ class SdA:
             train, valid, test
         :param batch_size: size of a minibatch
         :param learning_rate: learning rate used during finetune stage
-        :param eval_batch_size: minibatch size for validation and testing; it
-            changes no result, only speed (default: `batch_size`, as in the tutorial)
         :returns: ``(train_fn, valid_score, test_score)``: ``train_fn(index)``
-            takes one SGD step and returns the minibatch cost;
-            ``valid_score()`` and ``test_score()`` return the 0/1 error of every
-            example of their set, so that ``numpy.mean`` of it is the error rate
+            takes one SGD step and returns the minibatch cost; ``valid_score()``
+            and ``test_score()`` return the error rate of every minibatch of
+            their set (a short last minibatch is left out, as in the tutorial)
         """
         (train_set_x, train_set_y), (valid_set_x, valid_set_y), (test_set_x, test_set_y) = datasets
-        eval_batch_size = eval_batch_size or batch_size
+
+        # compute number of minibatches for validation and testing
+        n_valid_batches = valid_set_x.get_value(borrow=True).shape[0] // batch_size
+        n_test_batches = test_set_x.get_value(borrow=True).shape[0] // batch_size
 
         index = T.iscalar("index")  # index to a [mini]batch
 
+        # compute list of fine-tuning updates
         updates = sgd(self.finetune_cost, self.params, learning_rate)
+
         train_fn = pytensor.function(
             inputs=[index],
             outputs=self.finetune_cost,
@@ -192,126 +200,155 @@ class SdA:
             givens={self.x: minibatch(train_set_x, index, batch_size),
                     self.y: minibatch(train_set_y, index, batch_size)},
             name="train",
-            mode=compile_mode(),
         )
-        valid_score = self._error_scorer(valid_set_x, valid_set_y, eval_batch_size, "valid")
-        test_score = self._error_scorer(test_set_x, test_set_y, eval_batch_size, "test")
+        test_score_i = pytensor.function(
+            [index], self.errors,
+            givens={self.x: minibatch(test_set_x, index, batch_size),
+                    self.y: minibatch(test_set_y, index, batch_size)},
+            name="test",
+        )
+        valid_score_i = pytensor.function(
+            [index], self.errors,
+            givens={self.x: minibatch(valid_set_x, index, batch_size),
+                    self.y: minibatch(valid_set_y, index, batch_size)},
+            name="valid",
+        )
+
+        # Create a function that scans the entire validation set
+        def valid_score():
+            return [valid_score_i(i) for i in range(n_valid_batches)]
+
+        # Create a function that scans the entire test set
+        def test_score():
+            return [test_score_i(i) for i in range(n_test_batches)]
+
         return train_fn, valid_score, test_score
 
-    def _error_scorer(self, set_x, set_y, batch_size, name):
-        """A function scanning a whole shared set, returning each example's 0/1 error.
 
-        Unlike the tutorial, which returned each minibatch's error rate and
-        dropped a short last minibatch, this counts every example, so the mean
-        is exact for any batch size.
-        """
-        index = T.iscalar("index")
-        wrong = T.neq(self.logLayer.y_pred, self.y)
-        fn = pytensor.function(
-            [index], wrong,
-            givens={self.x: minibatch(set_x, index, batch_size),
-                    self.y: minibatch(set_y, index, batch_size)},
-            name=name, mode=compile_mode(),
-        )
-        n_examples = set_x.get_value(borrow=True).shape[0]
-        n_calls = -(-n_examples // batch_size)
-        last = None
-        if static_shapes() and n_examples % batch_size:
-            # JAX compiles static shapes: a short last minibatch gets its own
-            # function, with a constant index (a slice of known length)
-            n_calls -= 1
-            last = pytensor.function(
-                [], wrong,
-                givens={self.x: minibatch(set_x, n_calls, batch_size),
-                        self.y: minibatch(set_y, n_calls, batch_size)},
-                name=name + "_last", mode=compile_mode(),
-            )
+def test_SdA(finetune_lr=0.1, pretraining_epochs=15, pretrain_lr=0.001, training_epochs=1000, dataset=None,
+             batch_size=1, hidden_layers_sizes=(1000, 1000, 1000), corruption_levels=(0.1, 0.2, 0.3), seed=89677,
+             n_train=None):
+    """The tutorial's ``test_SdA``, kept as it was written: pretrain layer by
+    layer, then finetune with early stopping, one compiled call per minibatch.
 
-        def score():
-            return numpy.concatenate([fn(i) for i in range(n_calls)] + ([last()] if last is not None else []))
+    ``scripts/train_sda.py`` runs the same procedure (:func:`sda.recipes.run_sda`)
+    with checkpoints, engines and result files; ``tests/test_tutorial.py`` checks
+    that both train the same parameters.  The parameters after the layer sizes
+    were constants in the tutorial.
 
-        score.compiled = fn
-        return score
+    :param dataset: anything :func:`sda.data.load_data` reads (default: MNIST)
+    :returns: ``(sda, best_validation_loss, test_score)``
+    """
+    import sys
+    import timeit
 
-    # ----- parameters as arrays (best-model snapshots, model.npz, checkpoints) -----
+    from ..data import load_data
 
-    def get_param_arrays(self, with_visible_biases=False):
-        """The MLP's parameters as a dict of arrays named as in ``model.npz``:
-        ``hidden_W_0, hidden_b_0, ..., logistic_W, logistic_b`` (W is (n_in, n_out)).
+    datasets = load_data(dataset, n_train=n_train)
 
-        :param with_visible_biases: also the dAs' visible biases
-            ``dA_b_prime_0, ...`` (not part of the MLP, but part of a checkpoint)
-        """
-        # numpy.asarray: on a GPU the values are device arrays
-        return {name: numpy.asarray(variable.get_value())
-                for name, variable in self._named_params(with_visible_biases).items()}
+    train_set_x, train_set_y = datasets[0]
+    valid_set_x, valid_set_y = datasets[1]
+    test_set_x, test_set_y = datasets[2]
 
-    def set_param_arrays(self, arrays):
-        """Load arrays named as by :meth:`get_param_arrays` into the shared variables."""
-        named = self._named_params(with_visible_biases=any(k.startswith("dA_b_prime_") for k in arrays))
-        missing = sorted(set(named) - set(arrays))
-        if missing:
-            raise ValueError(f"missing parameters: {', '.join(missing)}")
-        for name, variable in named.items():
-            value = numpy.asarray(arrays[name])
-            expected = variable.get_value(borrow=True).shape
-            if value.shape != expected:
-                raise ValueError(f"{name} has shape {value.shape}, the model expects {expected}")
-            variable.set_value(value.astype(variable.dtype))
+    # compute number of minibatches for training, validation and testing
+    n_train_batches = train_set_x.get_value(borrow=True).shape[0]
+    n_train_batches //= batch_size
 
-    def _named_params(self, with_visible_biases=False):
-        named = {}
-        for i, layer in enumerate(self.sigmoid_layers):
-            named[f"hidden_W_{i}"] = layer.W
-            named[f"hidden_b_{i}"] = layer.b
-        named["logistic_W"] = self.logLayer.W
-        named["logistic_b"] = self.logLayer.b
-        if with_visible_biases:
-            for i, dA_layer in enumerate(self.dA_layers):
-                named[f"dA_b_prime_{i}"] = dA_layer.b_prime
-        return named
+    # numpy random generator
+    numpy_rng = numpy.random.RandomState(seed)
+    print("... building the model")
+    # construct the stacked denoising autoencoder class
+    sda = SdA(
+        numpy_rng=numpy_rng,
+        n_ins=train_set_x.get_value(borrow=True).shape[1],
+        hidden_layers_sizes=list(hidden_layers_sizes),
+        n_outs=int(max(y.get_value(borrow=True).max() for _, y in datasets)) + 1,
+        corruption_levels=list(corruption_levels),
+    )
+    #########################
+    # PRETRAINING THE MODEL #
+    #########################
+    print("... getting the pretraining functions")
+    pretraining_fns = sda.pretraining_functions(train_set_x=train_set_x, batch_size=batch_size)
 
-    # ----- using a trained model: rebuild from model.npz, predict, encode -----
+    print("... pre-training the model")
+    start_time = timeit.default_timer()
+    ## Pre-train layer-wise
+    for i in range(sda.n_layers):
+        # go through pretraining epochs
+        for epoch in range(pretraining_epochs):
+            # go through the training set
+            c = []
+            for batch_index in range(n_train_batches):
+                c.append(pretraining_fns[i](index=batch_index, corruption=corruption_levels[i], lr=pretrain_lr))
+            print("Pre-training layer %i, epoch %d, cost %f" % (i, epoch, numpy.mean(c, dtype="float64")))
 
-    @classmethod
-    def from_param_arrays(cls, arrays, seed=0):
-        """An SdA whose parameters are ``arrays`` (named as in ``model.npz``);
-        the layer sizes follow from the arrays' shapes."""
-        sizes, i = [], 0
-        while f"hidden_W_{i}" in arrays:
-            sizes.append(numpy.shape(arrays[f"hidden_W_{i}"])[1])
-            i += 1
-        if not sizes or "logistic_W" not in arrays:
-            raise ValueError("expected arrays hidden_W_0, hidden_b_0, ..., logistic_W, logistic_b")
-        n_ins = numpy.shape(arrays["hidden_W_0"])[0]
-        n_outs = numpy.shape(arrays["logistic_W"])[1]
-        sda = cls(numpy.random.RandomState(seed), n_ins=n_ins, hidden_layers_sizes=sizes, n_outs=n_outs,
-                  corruption_levels=[0.0] * len(sizes))
-        sda.set_param_arrays(arrays)
-        return sda
+    end_time = timeit.default_timer()
 
-    def _compiled(self, name, output):
-        cache = self.__dict__.setdefault("_compiled_cache", {})
-        if name not in cache:
-            cache[name] = pytensor.function([self.x], output, mode=compile_mode())
-        return cache[name]
+    print("The pretraining code for file " + os.path.split(__file__)[1]
+          + " ran for %.2fm" % ((end_time - start_time) / 60.0), file=sys.stderr)
 
-    def _in_batches(self, fn, x, batch_size=1000):
-        x = numpy.asarray(x, dtype=floatX)
-        if x.ndim != 2 or x.shape[1] != self.n_ins:
-            raise ValueError(f"expected inputs of shape (n, {self.n_ins}), got {x.shape}")
-        return numpy.concatenate([fn(x[i:i + batch_size]) for i in range(0, len(x), batch_size)]) if len(x) else \
-            fn(x)
+    ########################
+    # FINETUNING THE MODEL #
+    ########################
 
-    def predict_proba(self, x):
-        """Class probabilities ``p(y | x)``, one row per row of the array ``x``."""
-        return self._in_batches(self._compiled("proba", self.logLayer.p_y_given_x), x)
+    # get the training, validation and testing function for the model
+    print("... getting the finetuning functions")
+    train_fn, validate_model, test_model = sda.build_finetune_functions(
+        datasets=datasets, batch_size=batch_size, learning_rate=finetune_lr)
 
-    def predict(self, x):
-        """The most probable class of each row of ``x``."""
-        return self._in_batches(self._compiled("predict", self.logLayer.y_pred), x)
+    print("... finetuning the model")
+    # early-stopping parameters
+    patience = 10 * n_train_batches  # look as this many examples regardless
+    patience_increase = 2.0  # wait this much longer when a new best is found
+    improvement_threshold = 0.995  # a relative improvement of this much is considered significant
+    validation_frequency = min(n_train_batches, patience // 2)
+    # go through this many minibatches before checking the network on the
+    # validation set; in this case we check every epoch
 
-    def encode(self, x, layer=-1):
-        """The hidden representation h(x) of ``layer`` (default: the top one) of each row of ``x``."""
-        index = range(self.n_layers)[layer]
-        return self._in_batches(self._compiled(f"encode{index}", self.sigmoid_layers[index].output), x)
+    best_validation_loss = numpy.inf
+    best_iter = 0
+    test_score = 0.0
+    start_time = timeit.default_timer()
+
+    done_looping = False
+    epoch = 0
+
+    while (epoch < training_epochs) and (not done_looping):
+        epoch = epoch + 1
+        for minibatch_index in range(n_train_batches):
+            train_fn(minibatch_index)
+            iter = (epoch - 1) * n_train_batches + minibatch_index
+
+            if (iter + 1) % validation_frequency == 0:
+                validation_losses = validate_model()
+                this_validation_loss = numpy.mean(validation_losses, dtype="float64")
+                print("epoch %i, minibatch %i/%i, validation error %f %%"
+                      % (epoch, minibatch_index + 1, n_train_batches, this_validation_loss * 100.0))
+
+                # if we got the best validation score until now
+                if this_validation_loss < best_validation_loss:
+                    # improve patience if loss improvement is good enough
+                    if this_validation_loss < best_validation_loss * improvement_threshold:
+                        patience = max(patience, iter * patience_increase)
+
+                    # save best validation score and iteration number
+                    best_validation_loss = this_validation_loss
+                    best_iter = iter
+
+                    # test it on the test set
+                    test_losses = test_model()
+                    test_score = numpy.mean(test_losses, dtype="float64")
+                    print("     epoch %i, minibatch %i/%i, test error of best model %f %%"
+                          % (epoch, minibatch_index + 1, n_train_batches, test_score * 100.0))
+
+            if patience <= iter:
+                done_looping = True
+                break
+
+    end_time = timeit.default_timer()
+    print("Optimization complete with best validation score of %f %%, on iteration %i, with test performance %f %%"
+          % (best_validation_loss * 100.0, best_iter + 1, test_score * 100.0))
+    print("The training code for file " + os.path.split(__file__)[1]
+          + " ran for %.2fm" % ((end_time - start_time) / 60.0), file=sys.stderr)
+    return sda, best_validation_loss, test_score

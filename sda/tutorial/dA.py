@@ -25,11 +25,13 @@ References:
      Training of Deep Networks, NIPS'06, 153-160, 2007
 """
 
+import os
+
 import numpy
 
-from .backend import T, floatX, pytensor, sigmoid
-from .random_streams import RandomStreams
-from .updates import sgd
+from ..backend import T, floatX, pytensor, sigmoid
+from ..random_streams import RandomStreams
+from ..updates import sgd
 
 
 class dA:
@@ -84,9 +86,13 @@ class dA:
         self.n_visible = n_visible
         self.n_hidden = n_hidden
 
+        # create a PyTensor random generator that gives symbolic random values
         if theano_rng is None:
             theano_rng = RandomStreams(numpy_rng.randint(2 ** 30))
         self.theano_rng = theano_rng
+        # the shared generator of this dA's masking noise, made with the model so that
+        # every function training this dA draws from it and its state can be saved
+        self.noise_rng = theano_rng.generator()
 
         if W is None:
             # W is initialized with `initial_W` which is uniformly sampled from
@@ -119,9 +125,7 @@ class dA:
         ``uniform < 1 - corruption_level`` has the same distribution and, unlike
         PyTensor's binomial, also compiles on the JAX back end.
         """
-        keep = self.theano_rng.uniform(size=input.shape) < 1 - corruption_level
-        # the shared generator behind this noise (the fast kernels draw from it too)
-        self.noise_rng = self.theano_rng.state_updates[-1][0]
+        keep = self.theano_rng.uniform(size=input.shape, rng=self.noise_rng) < 1 - corruption_level
         return T.cast(keep, floatX) * input
 
     def get_hidden_values(self, input):
@@ -150,3 +154,74 @@ class dA:
         cost = T.mean(L)
         # the noise generator advances at every step, so each minibatch gets fresh noise
         return cost, sgd(cost, self.params, learning_rate) + self.theano_rng.updates_for(cost)
+
+
+def test_dA(learning_rate=0.1, training_epochs=15, dataset=None, batch_size=20, output_folder="dA_plots",
+            corruption_levels=(0.0, 0.3), n_hidden=500, n_train=None):
+    """The tutorial's ``test_dA``, kept as it was written: one dA without
+    corruption and one with 30 % corruption on MNIST, one compiled call per
+    minibatch, and a picture of each one's filters.
+
+    ``scripts/train_da.py`` runs the same procedure (:func:`sda.recipes.run_da`)
+    with checkpoints and faster engines; ``tests/test_tutorial.py`` checks that
+    both train the same weights.
+
+    :param dataset: anything :func:`sda.data.load_data` reads (default: MNIST)
+    :returns: the trained dAs, one per corruption level
+    """
+    import sys
+    import timeit
+
+    from PIL import Image
+
+    from ..data import image_shape_for, load_data
+    from ..minibatches import minibatch
+    from .utils import tile_raster_images
+
+    datasets = load_data(dataset, n_train=n_train)
+    train_set_x, train_set_y = datasets[0]
+
+    # compute number of minibatches for training, validation and testing
+    n_train_batches = train_set_x.get_value(borrow=True).shape[0] // batch_size
+    n_visible = train_set_x.get_value(borrow=True).shape[1]
+
+    # allocate symbolic variables for the data
+    index = T.lscalar()  # index to a [mini]batch
+    x = T.matrix("x", dtype=floatX)  # the data is presented as rasterized images
+
+    os.makedirs(output_folder, exist_ok=True)
+
+    trained = []
+    for corruption_level in corruption_levels:
+        ###############################
+        # BUILDING THE MODEL          #
+        ###############################
+        rng = numpy.random.RandomState(123)
+        theano_rng = RandomStreams(rng.randint(2 ** 30))
+        da = dA(numpy_rng=rng, theano_rng=theano_rng, input=x, n_visible=n_visible, n_hidden=n_hidden)
+        cost, updates = da.get_cost_updates(corruption_level=corruption_level, learning_rate=learning_rate)
+        train_da = pytensor.function([index], cost, updates=updates,
+                                     givens={x: minibatch(train_set_x, index, batch_size)})
+
+        start_time = timeit.default_timer()
+        ############
+        # TRAINING #
+        ############
+        # go through training epochs
+        for epoch in range(training_epochs):
+            # go through the training set
+            c = []
+            for batch_index in range(n_train_batches):
+                c.append(train_da(batch_index))
+            print("Training epoch %d, cost %f" % (epoch, numpy.mean(c, dtype="float64")))
+        end_time = timeit.default_timer()
+        what = "no corruption" if corruption_level == 0 else f"{corruption_level * 100:.0f}% corruption"
+        print(f"The {what} code for file {os.path.split(__file__)[1]} ran for "
+              f"{(end_time - start_time) / 60.0:.2f}m", file=sys.stderr)
+
+        image = Image.fromarray(tile_raster_images(
+            X=da.W.get_value(borrow=True).T, img_shape=image_shape_for(n_visible, datasets.image_shape),
+            tile_shape=(10, 10), tile_spacing=(1, 1)))
+        image.save(os.path.join(output_folder, f"filters_corruption_{corruption_level * 100:.0f}.png"))
+        trained.append(da)
+    return trained

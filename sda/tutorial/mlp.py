@@ -2,7 +2,7 @@
 
 import numpy
 
-from .backend import T, floatX, pytensor, sigmoid
+from ..backend import T, floatX, pytensor, sigmoid
 
 
 class HiddenLayer:

@@ -1,8 +1,14 @@
-"""Multi-class logistic regression: the SdA's output layer (tutorial's ``logistic_sgd.py``)."""
+"""Multi-class logistic regression, the SdA's output layer (the tutorial's ``logistic_sgd.py``).
+
+The tutorial's ``load_data`` lives in :mod:`sda.data` (it reads any dataset format);
+it is imported here so that ``from sda.tutorial.logistic_sgd import load_data`` works
+as in the tutorial.
+"""
 
 import numpy
 
-from .backend import T, floatX, pytensor, softmax
+from ..backend import T, floatX, pytensor, softmax
+from ..data import load_data  # noqa: F401  (the tutorial defines it in this file)
 
 
 class LogisticRegression:

@@ -1,0 +1,22 @@
+"""The training procedures of the scripts, each a short recipe over a :class:`~sda.run.ResumableRun`:
+:func:`run_sda` (``train_sda.py``, the tutorial's ``test_SdA``) and :func:`run_da`
+(``train_da.py``, the tutorial's ``test_dA``)."""
+
+
+def run_sda(*args, **kwargs):
+    from .train_sda import run_sda
+
+    return run_sda(*args, **kwargs)
+
+
+def run_da(*args, **kwargs):
+    from .train_da import run_da
+
+    return run_da(*args, **kwargs)
+
+
+def run_metadata():
+    """What results files record about the software and settings that produced them."""
+    from .. import backend
+
+    return {"floatX": backend.floatX, "device": backend.device, "versions": backend.versions()}

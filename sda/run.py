@@ -1,0 +1,180 @@
+"""A resumable run: what every training procedure needs besides the training itself.
+
+A :class:`ResumableRun` owns the run's output directory, its checkpoint, the
+signal handling that turns Ctrl-C / SIGTERM into a clean stop, the log of the
+tutorial's lines, and the clocks of its phases.  A procedure (a *recipe*, see
+:mod:`sda.recipes`) registers its stateful parts -- anything with
+``state_dict()`` / ``load_state_dict()``: parameters, noise generators, loop
+states -- and the checkpoint is simply all of them::
+
+    run = ResumableRun(config.output_dir, "sda", config, ...)
+    with run:
+        run.track(params=Parameters(model), noise=model.theano_rng, pretraining=state)
+        run.restore(fingerprint)       # with --resume: every part as it was
+        ...                            # train, calling run.checkpoint() after each epoch
+    run.finish()                       # the results replace the checkpoint
+
+Leaving the ``with`` block by :class:`~sda.training.Interrupted` writes a
+checkpoint and raises :class:`~sda.errors.RunInterrupted` with the command that
+resumes.
+"""
+
+import signal
+import sys
+import timeit
+from contextlib import contextmanager
+
+from .checkpoint import Checkpointer
+from .errors import RunInterrupted, UserError
+from .files import ensure_writable_dir
+from .training import Interrupted, StopRequest
+
+
+class Log:
+    """Prints the tutorial's lines on stdout and keeps them for the checkpoint."""
+
+    def __init__(self):
+        self.lines = []
+
+    def __call__(self, line):
+        print(line, flush=True)
+        self.lines.append(line)
+
+    def state_dict(self):
+        return {"lines": list(self.lines)}
+
+    def load_state_dict(self, state):
+        self.lines = list(state["lines"])
+
+
+class Stopwatch:
+    """Seconds spent in a phase, across interruptions and resumes."""
+
+    def __init__(self):
+        self.saved = 0.0
+        self.started = None
+
+    def start(self):
+        self.started = timeit.default_timer()
+
+    def stop(self):
+        self.saved, self.started = self.seconds(), None
+
+    def seconds(self):
+        return self.saved + (0.0 if self.started is None else timeit.default_timer() - self.started)
+
+    def state_dict(self):
+        return {"seconds": self.seconds()}
+
+    def load_state_dict(self, state):
+        self.saved, self.started = float(state["seconds"]), None
+
+
+def log_time(what, script, seconds):
+    """The tutorial's ``... ran for %.2fm`` line, on stderr as in the tutorial."""
+    print(f"The {what} code for file {script} ran for {seconds / 60.0:.2f}m", file=sys.stderr, flush=True)
+
+
+@contextmanager
+def stop_on_signals(stop):
+    """Within the block, SIGINT and SIGTERM set ``stop`` (the loops then stop
+    after the minibatch in progress) instead of killing the process; a second
+    SIGINT interrupts at once."""
+    previous = {}
+
+    def handler(signum, frame):
+        if stop and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        stop.signal = signal.Signals(signum).name
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        try:
+            previous[signum] = signal.signal(signum, handler)
+        except ValueError:  # not the main thread: no signal handling, runs are stopped by their caller
+            pass
+    try:
+        yield stop
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+
+
+class ResumableRun:
+    """One run's output directory, checkpoint, signals, log and clocks.
+
+    :param output_dir: where the run writes (created, and checked writable)
+    :param kind: what kind of run ("sda", "da"): a checkpoint of another kind is refused
+    :param result_config: the configuration keys that determine the numbers,
+        as a dict (a resumed run must have the same)
+    :param defaults: their defaults (a checkpoint written before a key existed)
+    :param flag: the command-line flag naming ``output_dir``, for messages
+    :param resume: continue from the checkpoint rather than start
+    :param checkpoint_every: checkpoint every N calls of :meth:`checkpoint` (0: only when stopped)
+    :param resume_command: the command line to print when stopped
+    :param stop_after_minibatches: stop (with a checkpoint) after this many minibatches
+    """
+
+    def __init__(self, output_dir, kind, result_config, defaults=None, flag="--output-dir", resume=False,
+                 checkpoint_every=1, resume_command=None, stop_after_minibatches=None):
+        self.output_dir = ensure_writable_dir(output_dir, flag)
+        self.checkpointer = Checkpointer(self.output_dir, kind, result_config, every=checkpoint_every,
+                                         defaults=defaults)
+        self.resume = resume
+        if not resume:
+            self.checkpointer.refuse_to_overwrite()
+        self.resume_command = resume_command
+        self.stop = StopRequest(after_minibatches=stop_after_minibatches)
+        self.log = Log()
+        self.parts = {"log": self.log}
+        self.fingerprint = None
+
+    def clock(self, name):
+        """A :class:`Stopwatch` for phase ``name``, saved with the checkpoint."""
+        return self.track(**{f"clock_{name}": Stopwatch()})
+
+    def track(self, **parts):
+        """Registers stateful parts under names; returns the last one given."""
+        self.parts.update(parts)
+        return list(parts.values())[-1]
+
+    def restore(self, fingerprint):
+        """With ``resume``, loads every tracked part from the checkpoint (checked
+        against the configuration and ``fingerprint``, a digest of the training
+        data); returns whether it did."""
+        self.fingerprint = fingerprint
+        if not self.resume:
+            return False
+        saved = self.checkpointer.load(fingerprint)
+        missing = sorted(set(self.parts) - set(saved))
+        if missing:
+            raise UserError(f"{self.checkpointer.path} lacks {', '.join(missing)}: delete it to start over")
+        for name, part in self.parts.items():
+            part.load_state_dict(saved[name])
+        return True
+
+    def checkpoint(self, force=False):
+        """Saves every tracked part (every ``checkpoint_every`` calls, or now if ``force``)."""
+        self.checkpointer.save({name: part.state_dict() for name, part in self.parts.items()}, self.fingerprint,
+                               force=force)
+
+    def finish(self):
+        """The run is complete: its results replace the checkpoint."""
+        self.checkpointer.remove()
+
+    def __enter__(self):
+        self._signals = stop_on_signals(self.stop)
+        self._signals.__enter__()
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        self._signals.__exit__(exc_type, exc, tb)
+        if exc_type is not None and issubclass(exc_type, Interrupted):
+            self.checkpoint(force=True)
+            how = f": {self.resume_command}" if self.resume_command else " with --resume and the same flags"
+            reason = self.stop.signal or "SIGINT"
+            exit_code = 128 + getattr(signal, reason, signal.SIGINT)
+            what = ("the requested number of minibatches trained" if reason == StopRequest.BUDGET_SPENT
+                    else f"{reason} received")
+            raise RunInterrupted(f"{what}; checkpoint written to {self.checkpointer.path}. "
+                                 f"Resume with{how}", exit_code) from None
+        return False

@@ -1,0 +1,160 @@
+"""The fast kernels train the same model as the tutorial's compiled functions (within float rounding),
+and are checked against the model's own graph before each phase."""
+
+import numpy
+import pytest
+
+from sda import SdA
+from sda.backend import floatX, pytensor
+from sda.engines.kernels import FinetuningRunner, KernelEngine, PretrainingRunner
+from sda.errors import UsageError
+from sda.model_io import param_arrays
+from sda.training import minibatch_runner
+from sda.tutorial.dA import dA
+
+TOLERANCE = dict(rtol=2e-4, atol=2e-5) if floatX == "float32" else dict(rtol=1e-9, atol=1e-10)
+
+
+def data(n=60, n_ins=30, seed=0):
+    rng = numpy.random.RandomState(seed)
+    x = (rng.rand(n, n_ins) * (rng.rand(n, n_ins) < 0.4)).astype(floatX)  # sparse, like MNIST
+    y = rng.randint(0, 4, n).astype("int32")
+    return pytensor.shared(x), pytensor.shared(y)
+
+
+def twin_models(**kwargs):
+    make = lambda: SdA(numpy.random.RandomState(3), n_ins=30, hidden_layers_sizes=[20, 15], n_outs=4,  # noqa: E731
+                       corruption_levels=[0.2, 0.3], **kwargs)
+    return make(), make()
+
+
+def assert_same_params(a, b):
+    for name, value in param_arrays(a, with_visible_biases=True).items():
+        numpy.testing.assert_allclose(value, param_arrays(b, with_visible_biases=True)[name], err_msg=name,
+                                      **TOLERANCE)
+
+
+@pytest.mark.parametrize("batch_size", [1, 3])
+def test_pretraining_kernels_match_the_compiled_functions(batch_size):
+    x, _ = data()
+    plain, fast = twin_models()
+    n_batches = 60 // batch_size
+    plain_fns = plain.pretraining_functions(x, batch_size)
+    for layer, corruption in enumerate([0.2, 0.3]):
+        expected = minibatch_runner(plain_fns[layer], corruption=corruption, lr=0.05)(0, n_batches)
+        runner = PretrainingRunner(fast, layer, x, batch_size, corruption, 0.05, chunk=7)
+        got = []
+        while len(got) < n_batches:
+            got.extend(runner(len(got), n_batches))
+        numpy.testing.assert_allclose(got, expected, rtol=1e-4)
+        assert_same_params(plain, fast)
+    # and the noise generators are in the same state afterwards
+    assert plain.theano_rng.state_dict() == fast.theano_rng.state_dict()
+
+
+@pytest.mark.parametrize("batch_size", [1, 4])
+def test_finetuning_kernels_match_the_compiled_function(batch_size):
+    x, y = data()
+    plain, fast = twin_models()
+    rng = numpy.random.RandomState(1)
+    for model in (plain, fast):  # non-zero logistic weights, same for both
+        model.logLayer.W.set_value(numpy.asarray(numpy.random.RandomState(1).uniform(-0.3, 0.3, (15, 4)), floatX))
+    n_batches = 60 // batch_size
+    train_fn = plain.build_finetune_functions([(x, y)] * 3, batch_size, 0.1)[0]
+    expected = minibatch_runner(train_fn)(0, n_batches)
+    runner = FinetuningRunner(fast, (x, y), batch_size, 0.1, chunk=5)
+    got = []
+    while len(got) < n_batches:
+        got.extend(runner(len(got), n_batches))
+    numpy.testing.assert_allclose(got, expected, rtol=1e-4)
+    assert_same_params(plain, fast)
+    del rng
+
+
+def test_a_decaying_rate_reaches_kernels_and_compiled_function_alike():
+    """The finetuning rate is a shared variable both paths read at every call."""
+    x, y = data()
+    plain, fast = twin_models()
+    rate = pytensor.shared(numpy.asarray(0.1, dtype=floatX))
+    train_fn = plain.build_finetune_functions([(x, y)] * 3, 2, rate)[0]
+    runner = FinetuningRunner(fast, (x, y), 2, rate, chunk=30)
+    for value in (0.1, 0.03, 0.001):
+        rate.set_value(numpy.asarray(value, dtype=floatX))
+        minibatch_runner(train_fn)(0, 30)
+        runner(0, 30)
+        assert_same_params(plain, fast)
+    assert runner.learning_rate == numpy.asarray(0.001, dtype=floatX)
+
+
+class SquaredErrorDA(dA):
+    """A learner's variant: the squared reconstruction error instead of the cross-entropy."""
+
+    def get_cost_updates(self, corruption_level, learning_rate):
+        from sda.backend import T
+        from sda.updates import sgd
+
+        z = self.get_reconstructed_input(self.get_hidden_values(self.get_corrupted_input(self.x, corruption_level)))
+        cost = T.mean(T.sum((self.x - z) ** 2, axis=1))
+        return cost, sgd(cost, self.params, learning_rate) + self.theano_rng.updates_for(cost)
+
+
+def model_of(dA_class=dA):
+    return SdA(numpy.random.RandomState(3), n_ins=30, hidden_layers_sizes=[20, 15], n_outs=4,
+               corruption_levels=[0.2, 0.3], dA_class=dA_class)
+
+
+def runner_costs(runner, n):
+    return list(runner(0, n))
+
+
+def test_the_check_passes_the_tutorial_model_and_leaves_its_state_untouched():
+    x, y = data()
+    model = model_of()
+    before = param_arrays(model, with_visible_biases=True)
+    noise_before = model.theano_rng.state_dict()
+    engine = KernelEngine(strict=True)
+    runner = engine.pretraining_runner(model, 0, x, 1, 0.2, 0.05, None, log=pytest.fail)
+    assert isinstance(runner, PretrainingRunner)
+    assert isinstance(engine.finetuning_runner(model, (x, y), 2, 0.1, None, log=pytest.fail), FinetuningRunner)
+    after = param_arrays(model, with_visible_biases=True)
+    for name in before:
+        numpy.testing.assert_array_equal(after[name], before[name], err_msg=name)
+    assert model.theano_rng.state_dict() == noise_before
+    assert engine.describe()["compiled_fallbacks"] == []
+
+
+def test_auto_trains_an_edited_cost_with_the_compiled_engine_and_says_so():
+    x, _ = data()
+    lines = []
+    model, twin = model_of(SquaredErrorDA), model_of(SquaredErrorDA)
+    runner = KernelEngine(strict=False).pretraining_runner(model, 0, x, 1, 0.2, 0.05, None, log=lines.append)
+    assert len(lines) == 1 and "pretraining layer 0" in lines[0] and "compiled engine" in lines[0]
+    # what it trains is the squared error: the same costs as the model's own compiled function
+    expected = minibatch_runner(twin.pretraining_functions(x, 1)[0], corruption=0.2, lr=0.05)(0, 10)
+    numpy.testing.assert_array_equal(runner_costs(runner, 10), expected)
+
+
+def test_kernels_engine_refuses_an_edited_cost_in_one_line():
+    x, _ = data()
+    with pytest.raises(UsageError) as refused:
+        KernelEngine(strict=True).pretraining_runner(model_of(SquaredErrorDA), 0, x, 1, 0.2, 0.05, None)
+    message = str(refused.value)
+    assert "\n" not in message and "--engine compiled" in message and "the cost" in message
+
+
+def test_an_edited_finetuning_graph_falls_back_too():
+    """A hidden layer with tanh instead of the sigmoid: the kernels' finetuning does not compute it."""
+    from sda.backend import T
+
+    x, y = data()
+    model = model_of()
+    model.sigmoid_layers[-1].output = T.tanh(model.sigmoid_layers[-1].output)  # an edit the kernels ignore
+    from sda.tutorial.logistic_sgd import LogisticRegression
+
+    model.logLayer = LogisticRegression(model.sigmoid_layers[-1].output, 15, 4)
+    model.params = model.params[:-2] + model.logLayer.params
+    model.finetune_cost = model.logLayer.negative_log_likelihood(model.y)
+    model.logLayer.W.set_value(numpy.full((15, 4), 0.1, dtype=floatX) * numpy.arange(4, dtype=floatX))
+    lines = []
+    KernelEngine(strict=False).finetuning_runner(model, (x, y), 1, 0.1, None, log=lines.append)
+    assert len(lines) == 1 and "finetuning" in lines[0]
