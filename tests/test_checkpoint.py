@@ -1,32 +1,42 @@
-"""Checkpoints: a run killed anywhere and resumed ends bit-identical to one never stopped."""
+"""Checkpoints: a run stopped anywhere and resumed ends bit-identical to one never stopped, on every engine.
+
+Most interruptions are deterministic (``stop_after_minibatches``: stop after exactly N minibatches, in
+process); one test kills a real process with SIGKILL, and one stops it with SIGINT / SIGTERM.
+"""
 
 import errno
 import json
 import os
 import pickle
-import random
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy
 import pytest
 
-from sda.checkpoint import Checkpointer
-from sda.errors import UserError
+from sda.checkpoint import CHECKPOINT_NAME, Checkpointer, read_checkpoint, write_checkpoint
+from sda.configs import DAConfig, SdAConfig
+from sda.errors import RunInterrupted, UsageError, UserError
+from sda.recipes import run_da, run_sda
 
 ROOT = Path(__file__).resolve().parent.parent
 SDA_FLAGS = ["--batch-size", "1", "--n-train", "200", "--hidden-layers", "30,20", "--corruption-levels", "0.1,0.3",
              "--pretraining-epochs", "3", "--pretrain-lr", "0.01", "--training-epochs", "6"]
-DA_FLAGS = ["--batch-size", "2", "--n-train", "200", "--n-hidden", "25", "--training-epochs", "4"]
+# 2 layers x 3 epochs x 200 minibatches of pretraining, then up to 6 x 200 of finetuning
+SDA_CONFIG = dict(batch_size=1, n_train=200, hidden_layers=[30, 20], corruption_levels=[0.1, 0.3],
+                  pretraining_epochs=3, pretrain_lr=0.01, training_epochs=6, progress=False)
+DA_CONFIG = dict(batch_size=2, n_train=200, n_hidden=25, training_epochs=4, progress=False)
+
+
+def sda_config(data, out, **changes):
+    return SdAConfig(dataset=str(data), output_dir=str(out), **{**SDA_CONFIG, **changes})
 
 
 def start(script, data, out, *extra):
     return subprocess.Popen([sys.executable, "-u", str(ROOT / "scripts" / script), "--dataset", str(data),
-                             "--output-dir" if script == "train_sda.py" else "--output-folder", str(out),
-                             *(SDA_FLAGS if script == "train_sda.py" else DA_FLAGS), *extra],
+                             "--output-dir", str(out), *SDA_FLAGS, *extra],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -35,14 +45,13 @@ def finish(process):
     return process.returncode, out, err
 
 
-def run_until(script, data, out, trigger, sig, delay, *extra):
-    """Starts a run and sends ``sig`` ``delay`` seconds after a stdout line starting with ``trigger``."""
-    process = start(script, data, out, *extra)
+def run_until(data, out, trigger, sig, *extra):
+    """Starts a train_sda.py run and sends ``sig`` when it prints a line starting with ``trigger``."""
+    process = start("train_sda.py", data, out, *extra)
     seen = []
     for line in process.stdout:
         seen.append(line)
         if line.startswith(trigger):
-            time.sleep(delay)
             process.send_signal(sig)
             break
     rest_out, err = process.communicate(timeout=600)
@@ -55,75 +64,84 @@ def numbers(results):
 
 
 @pytest.fixture(scope="module")
-def baseline(learnable_mnist, tmp_path_factory):
-    out = tmp_path_factory.mktemp("baseline")
-    code, stdout, err = finish(start("train_sda.py", learnable_mnist, out))
-    assert code == 0, err
-    return out, stdout
+def baselines(learnable_mnist, tmp_path_factory):
+    """Uninterrupted runs, one per engine, made when first asked for."""
+    made = {}
+
+    def baseline(engine):
+        if engine not in made:
+            out = tmp_path_factory.mktemp(f"baseline_{engine}")
+            run_sda(sda_config(learnable_mnist, out, engine=engine))
+            made[engine] = out
+        return made[engine]
+
+    return baseline
 
 
-def assert_same_as_baseline(baseline_dir, out):
+def assert_same_as(baseline_dir, out):
     expected, got = numpy.load(baseline_dir / "model.npz"), numpy.load(out / "model.npz")
     for name in expected.files:
         assert numpy.array_equal(expected[name], got[name]), name  # bit-identical
     assert numbers(json.loads((out / "results.json").read_text())) == \
         numbers(json.loads((baseline_dir / "results.json").read_text()))
-    assert not (out / "checkpoint.pkl").exists()
+    assert not (out / CHECKPOINT_NAME).exists()
+    assert not [name for name in os.listdir(out) if name.endswith(".tmp")]  # no stray temporary file
 
 
-@pytest.mark.parametrize("kills", [
-    [("Pre-training layer 0, epoch 0", 0.0)],
-    [("Pre-training layer 0, epoch 1", 0.0), ("Pre-training layer 1, epoch 1", 0.0)],
-    [("... finetuning the model", 0.05)],
-    [("epoch 2, minibatch", 0.0), ("epoch 4, minibatch", 0.03)],
+@pytest.mark.slow
+@pytest.mark.parametrize("engine", ["kernels", "compiled", "chunks"])
+@pytest.mark.parametrize("stops", [
+    [250],          # pretraining layer 0, epoch 1
+    [1450],         # finetuning epoch 2
+    [700, 600],     # pretraining layer 1, then (counted from the resume) finetuning epoch 1
 ])
-def test_sigkill_anywhere_then_resume_is_bit_identical(baseline, learnable_mnist, tmp_path, kills):
-    baseline_dir, _ = baseline
+def test_stopped_anywhere_then_resumed_is_bit_identical(baselines, learnable_mnist, tmp_path, engine, stops):
     out = tmp_path / "run"
-    finished = False
-    for i, (trigger, delay) in enumerate(kills):
-        extra = ["--resume"] if i else []
-        code, stdout, err = run_until("train_sda.py", learnable_mnist, out, trigger, signal.SIGKILL,
-                                      delay + random.uniform(0, 0.01), *extra)
-        if i and code == 0 and not any(line.startswith(trigger) for line in stdout.splitlines()):
-            # The previous kill landed after this trigger's line had been checkpointed (timing on a loaded
-            # machine): the resumed run never printed it and finished; what it left is checked below.
-            assert "... resuming from" in stdout
-            finished = True
-            break
-        assert code == -signal.SIGKILL, err
-        assert (out / "checkpoint.pkl").exists() or trigger.startswith("Pre-training layer 0, epoch 0")
-    if not finished:
-        resuming = (out / "checkpoint.pkl").exists()  # else killed before the first checkpoint: start again
-        code, stdout, err = finish(start("train_sda.py", learnable_mnist, out, *(["--resume"] if resuming else [])))
-        assert code == 0, err
-        assert ("... resuming from" in stdout) == resuming
-    assert_same_as_baseline(baseline_dir, out)
+    for i, n in enumerate(stops):
+        with pytest.raises(RunInterrupted) as stopped:
+            run_sda(sda_config(learnable_mnist, out, engine=engine, resume=i > 0), stop_after_minibatches=n)
+        assert stopped.value.exit_code == 130 and "--resume" in str(stopped.value)
+        assert (out / CHECKPOINT_NAME).exists()
+    run_sda(sda_config(learnable_mnist, out, engine=engine, resume=True))
+    assert_same_as(baselines(engine), out)
+
+
+def test_sigkill_then_resume_is_bit_identical(baselines, learnable_mnist, tmp_path):
+    out = tmp_path / "run"
+    code, stdout, err = run_until(learnable_mnist, out, "Pre-training layer 1, epoch 0", signal.SIGKILL)
+    assert code == -signal.SIGKILL, err
+    assert (out / CHECKPOINT_NAME).exists()  # the kill came after at least one checkpoint
+    code, stdout, err = finish(start("train_sda.py", learnable_mnist, out, "--resume"))
+    assert code == 0, err
+    assert "... resuming from" in stdout
+    assert_same_as(baselines("kernels"), out)
 
 
 @pytest.mark.parametrize("sig, trigger", [(signal.SIGINT, "Pre-training layer 1, epoch 0"),
                                           (signal.SIGTERM, "epoch 1, minibatch")])
-def test_sigint_and_sigterm_checkpoint_and_say_how_to_resume(baseline, learnable_mnist, tmp_path, sig, trigger):
-    baseline_dir, _ = baseline
+def test_sigint_and_sigterm_checkpoint_and_say_how_to_resume(baselines, learnable_mnist, tmp_path, sig, trigger):
     out = tmp_path / "run"
-    code, stdout, err = run_until("train_sda.py", learnable_mnist, out, trigger, sig, 0.01)
+    code, stdout, err = run_until(learnable_mnist, out, trigger, sig)
     assert code == 128 + sig
-    assert (out / "checkpoint.pkl").exists()
+    assert (out / CHECKPOINT_NAME).exists()
     assert err.strip().splitlines()[-1].startswith(f"stopped: {signal.Signals(sig).name} received; checkpoint")
     assert "--resume" in err and "Traceback" not in err
     code, stdout, err = finish(start("train_sda.py", learnable_mnist, out, "--resume"))
     assert code == 0, err
-    assert_same_as_baseline(baseline_dir, out)
+    assert_same_as(baselines("kernels"), out)
 
 
-def test_train_da_interrupted_and_resumed_gives_the_same_filters(learnable_mnist, tmp_path):
+def test_train_da_stopped_and_resumed_gives_the_same_filters(learnable_mnist, tmp_path):
     whole, parts = tmp_path / "whole", tmp_path / "parts"
-    code, _, err = finish(start("train_da.py", learnable_mnist, whole))
-    assert code == 0, err
-    code, _, err = run_until("train_da.py", learnable_mnist, parts, "Training epoch 1", signal.SIGKILL, 0.0)
-    assert code == -signal.SIGKILL
-    code, _, err = finish(start("train_da.py", learnable_mnist, parts, "--resume"))
-    assert code == 0, err
+    run_da(DAConfig(dataset=str(learnable_mnist), output_folder=str(whole), **DA_CONFIG))
+    # 100 minibatches an epoch: stop in the second epoch of the first dA, then in the first of the second
+    with pytest.raises(RunInterrupted):
+        run_da(DAConfig(dataset=str(learnable_mnist), output_folder=str(parts), **DA_CONFIG),
+               stop_after_minibatches=150)
+    with pytest.raises(RunInterrupted):
+        run_da(DAConfig(dataset=str(learnable_mnist), output_folder=str(parts), resume=True, **DA_CONFIG),
+               stop_after_minibatches=300)
+    run_da(DAConfig(dataset=str(learnable_mnist), output_folder=str(parts), resume=True, **DA_CONFIG))
     for name in ("filters_corruption_0.png", "filters_corruption_30.png"):
         assert (whole / name).read_bytes() == (parts / name).read_bytes()
     runs = [json.loads((d / "results.json").read_text())["runs"] for d in (whole, parts)]
@@ -132,15 +150,15 @@ def test_train_da_interrupted_and_resumed_gives_the_same_filters(learnable_mnist
 
 def test_resume_refuses_a_different_configuration(learnable_mnist, tmp_path):
     out = tmp_path / "run"
-    code, _, _ = run_until("train_sda.py", learnable_mnist, out, "Pre-training layer 0, epoch 1", signal.SIGINT, 0)
-    assert code == 130
-    code, _, err = finish(start("train_sda.py", learnable_mnist, out, "--resume", "--seed", "5",
-                                "--finetune-lr", "0.2"))
-    assert code == 2
-    assert "finetune_lr" in err and "seed" in err and len(err.strip().splitlines()) == 1
+    with pytest.raises(RunInterrupted):
+        run_sda(sda_config(learnable_mnist, out), stop_after_minibatches=300)
+    with pytest.raises(UsageError) as refused:
+        run_sda(sda_config(learnable_mnist, out, resume=True, seed=5, finetune_lr=0.2))
+    assert "finetune_lr" in str(refused.value) and "seed" in str(refused.value)
     # and a fresh run does not overwrite the unfinished one
-    code, _, err = finish(start("train_sda.py", learnable_mnist, out))
-    assert code == 2 and "--resume" in err and (out / "checkpoint.pkl").exists()
+    with pytest.raises(UsageError, match="--resume"):
+        run_sda(sda_config(learnable_mnist, out))
+    assert (out / CHECKPOINT_NAME).exists()
 
 
 def test_a_checkpoint_older_than_a_configuration_key_resumes_with_its_default(tmp_path):
@@ -154,8 +172,8 @@ def test_a_checkpoint_older_than_a_configuration_key_resumes_with_its_default(tm
 
 
 def test_resume_without_a_checkpoint_is_a_usage_error(learnable_mnist, tmp_path):
-    code, _, err = finish(start("train_sda.py", learnable_mnist, tmp_path, "--resume"))
-    assert code == 2 and "no checkpoint" in err and "Traceback" not in err
+    with pytest.raises(UsageError, match="no checkpoint"):
+        run_sda(sda_config(learnable_mnist, tmp_path, resume=True))
 
 
 def test_diverging_cost_stops_naming_layer_epoch_and_learning_rate(learnable_mnist, tmp_path):
@@ -165,10 +183,42 @@ def test_diverging_cost_stops_naming_layer_epoch_and_learning_rate(learnable_mni
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
 
 
+def test_checkpoint_round_trip_keeps_arrays_numbers_and_generator_states(tmp_path):
+    state = {"params": {"W": numpy.arange(6, dtype="float32").reshape(2, 3)}, "loss": float("inf"),
+             "noise": numpy.random.default_rng(5).bit_generator.state, "lines": ["a", "b"], "nested": [[1, 2.5]]}
+    write_checkpoint(tmp_path / "c.npz", state)
+    back = read_checkpoint(tmp_path / "c.npz")
+    assert back["params"]["W"].dtype == numpy.float32
+    numpy.testing.assert_array_equal(back["params"]["W"], state["params"]["W"])
+    assert back["noise"] == state["noise"] and back["loss"] == float("inf") and back["nested"] == [[1, 2.5]]
+
+
+def test_a_checkpoint_holds_no_pickle(tmp_path):
+    write_checkpoint(tmp_path / "c.npz", {"W": numpy.zeros(3), "n": 1})
+    with numpy.load(tmp_path / "c.npz", allow_pickle=False) as npz:  # would raise on an object array
+        assert all(npz[name].dtype != object for name in npz.files)
+
+
+def test_an_old_pickle_checkpoint_is_refused_without_being_loaded(tmp_path):
+    marker = tmp_path / "ran"
+
+    class Evil:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    (tmp_path / "checkpoint.pkl").write_bytes(pickle.dumps({"kind": "sda", "x": Evil()}))
+    checkpointer = Checkpointer(str(tmp_path), "sda", {})
+    with pytest.raises(UsageError, match="older sda version"):
+        checkpointer.load("fp")
+    with pytest.raises(UsageError, match="unfinished run"):
+        checkpointer.refuse_to_overwrite()
+    assert not marker.exists()
+
+
 def test_a_full_disk_during_a_checkpoint_keeps_the_previous_one(tmp_path, monkeypatch):
     checkpointer = Checkpointer(str(tmp_path), "sda", {"seed": 1})
     checkpointer.save({"epoch": 1}, "fp")
-    before = (tmp_path / "checkpoint.pkl").read_bytes()
+    before = (tmp_path / CHECKPOINT_NAME).read_bytes()
 
     def no_space(fd):
         raise OSError(errno.ENOSPC, "No space left on device")
@@ -176,13 +226,13 @@ def test_a_full_disk_during_a_checkpoint_keeps_the_previous_one(tmp_path, monkey
     monkeypatch.setattr(os, "fsync", no_space)
     with pytest.raises(UserError, match="no space left on the disk.*intact"):
         checkpointer.save({"epoch": 2, "big": numpy.zeros(1000)}, "fp")
-    assert (tmp_path / "checkpoint.pkl").read_bytes() == before
-    assert os.listdir(tmp_path) == ["checkpoint.pkl"]  # no temporary file left behind
-    assert pickle.loads(before)["epoch"] == 1
+    assert (tmp_path / CHECKPOINT_NAME).read_bytes() == before
+    assert os.listdir(tmp_path) == [CHECKPOINT_NAME]  # no temporary file left behind
+    assert checkpointer.load("fp")["epoch"] == 1
 
 
 def test_a_damaged_checkpoint_is_one_clear_line(tmp_path):
-    (tmp_path / "checkpoint.pkl").write_bytes(b"\x80\x05garbage")
+    (tmp_path / CHECKPOINT_NAME).write_bytes(b"PK\x03\x04garbage")
     with pytest.raises(UserError, match="not a readable checkpoint"):
         Checkpointer(str(tmp_path), "sda", {}).load("fp")
 

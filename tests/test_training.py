@@ -1,5 +1,6 @@
 """The training loops: costs fall, early stopping behaves exactly like the tutorial's loop."""
 
+import copy
 import math
 
 import numpy
@@ -37,7 +38,7 @@ def test_pretraining_cost_falls():
     fns = sda.pretraining_functions(sets[0][0], batch_size=4)
     logged = []
     runners = [minibatch_runner(fn, corruption=c, lr=0.1) for fn, c in zip(fns, [0.1, 0.2])]
-    state = pretrain_sda(runners, 20, epochs=8, learning_rate=0.1, log=logged.append)
+    state = pretrain_sda(runners.__getitem__, 2, 20, epochs=8, learning_rate=0.1, log=logged.append)
     for costs in state.costs:
         assert len(costs) == 8 and costs[-1] < costs[0] * 0.9
     assert logged[0].startswith("Pre-training layer 0, epoch 0, cost ")
@@ -53,6 +54,7 @@ def test_finetuning_error_falls_and_logs_like_the_tutorial():
     initial = numpy.mean(valid_score())
     logged = []
     state = finetune_sda(minibatch_runner(train_fn), valid_score, test_score, 20, 15, 0.5, logged.append)
+    assert len(valid_score()) == 5  # the tutorial's scorers: one error rate per minibatch of 4
     assert state.best_validation_loss < initial and state.best_validation_loss <= 0.1
     assert logged[0] == "epoch 1, minibatch 20/20, validation error %f %%" % (state.history[0]["validation_error"] * 100)
     assert any(line.startswith("     epoch 1, minibatch 20/20, test error of best model") for line in logged)
@@ -125,12 +127,14 @@ def test_resumed_early_stopping_state_continues_identically():
         it = iter(losses[start:])
         return finetune_sda(minibatch_runner(lambda i: 0.0), lambda: [next(it)], lambda: [0.1], 2, 60, 0.1,
                             lambda line: None,
-                            state=state, after_validation=lambda s: states.append(EarlyStoppingState(**s.as_dict())))
+                            state=state, after_validation=lambda s: states.append(copy.deepcopy(s)))
 
     full = run()
     snapshot = states[5]
-    resumed = run(EarlyStoppingState(**snapshot.as_dict()), start=len(snapshot.history))
-    assert resumed.as_dict() == full.as_dict()
+    restored = EarlyStoppingState.start(2)
+    restored.load_state_dict(snapshot.state_dict())
+    resumed = run(restored, start=len(snapshot.history))
+    assert resumed.state_dict() == full.state_dict()
 
 
 def test_nan_cost_stops_with_a_clear_message():
@@ -161,7 +165,7 @@ def test_stop_request_interrupts_pretraining_and_resumes_exactly():
         runners = [minibatch_runner(stepping, stop) for _ in range(2)]
         state = PretrainingState()
         try:
-            pretrain_sda(runners, 5, 3, 0.1, lines.append, state=state, stop=stop)
+            pretrain_sda(runners.__getitem__, len(runners), 5, 3, 0.1, lines.append, state=state, stop=stop)
             return state, calls, lines, False
         except Interrupted:
             return state, calls, lines, True
@@ -175,7 +179,7 @@ def test_stop_request_interrupts_pretraining_and_resumes_exactly():
         resumed_lines = []
         step = counting_runner(calls)
         runners = [minibatch_runner(step) for _ in range(2)]
-        pretrain_sda(runners, 5, 3, 0.1, resumed_lines.append, state=state)
+        pretrain_sda(runners.__getitem__, len(runners), 5, 3, 0.1, resumed_lines.append, state=state)
         assert calls == full_calls
         assert lines + resumed_lines == full_lines
         assert state.costs == full_state.costs
@@ -207,7 +211,7 @@ def test_stop_request_interrupts_finetuning_and_resumes_exactly():
                          state=state, stop=stop)
         assert len(count) == stop_after
         finetune_sda(minibatch_runner(step), valid, lambda: [0.2], 4, 12, 0.1, lambda line: None, state=state)
-        assert state.as_dict() == full.as_dict()
+        assert state.state_dict() == full.state_dict()
         assert len(count) == 4 * 12
 
 
@@ -221,3 +225,24 @@ def test_finetuning_rate_decays_every_epoch_and_resumes_on_schedule():
     finetune_sda(minibatch_runner(lambda i: 0.5), lambda: [next(validations)], lambda: [0.1], 3, 5, 0.2,
                  lambda line: None, state=state, learning_rate_decay=0.5, set_learning_rate=rates.append)
     assert rates == [0.2, 0.1, 0.05, 0.025, 0.0125]
+
+
+def test_stop_after_minibatches_stops_exactly_there():
+    """The deterministic interruption of the run tests: a budget of minibatches."""
+    trained = []
+    stop = StopRequest(after_minibatches=7)
+    progress = EpochProgress()
+    with pytest.raises(Interrupted):
+        train_epochs(lambda first, last: [trained.append(i) or 1.0 for i in range(first, last)], 5, 3,
+                     lambda epoch, cost: None, 0.1, progress=progress, stop=stop)
+    assert trained == [0, 1, 2, 3, 4, 0, 1]
+    assert (progress.epoch, progress.minibatch) == (1, 2)
+
+
+def test_loop_states_round_trip_through_their_state_dicts():
+    import json
+
+    state = PretrainingState(layer=1, progress=EpochProgress(epoch=2, minibatch=3, epoch_costs=[1.5]), costs=[[2.0]])
+    restored = PretrainingState()
+    restored.load_state_dict(json.loads(json.dumps(state.state_dict())))
+    assert restored == state and isinstance(restored.progress, EpochProgress)
