@@ -2,17 +2,15 @@
 
 Loads a ``model.npz`` written by ``train_sda.py`` and writes, for a dataset
 split or for image files, the hidden representation of one layer
-(:meth:`SdA.encode <sda.stacked.SdA.encode>`) or, with ``predict=True``, the
-class probabilities and predicted labels (:meth:`SdA.predict_proba
-<sda.stacked.SdA.predict_proba>`)::
+(:func:`sda.inference.encode`) or, with ``predict=True``, the
+class probabilities and predicted labels (:func:`sda.inference.predict_proba`)::
 
     python scripts/encode.py runs/sda --dataset toy.npz --split all --output features.npz
     python scripts/encode.py runs/sda digit.png --predict --output p.npz
 
-Importing this module does not import PyTensor (``--help`` stays instant).
+Importing this module does not import PyTensor.
 """
 
-import argparse
 import os
 
 import numpy
@@ -20,7 +18,7 @@ import numpy
 from .errors import DataError, UsageError
 from .model_io import training_rescale
 
-__all__ = ["OUTPUT_SUFFIXES", "SPLIT_CHOICES", "encode_main", "encode_parser", "run_encode"]
+__all__ = ["OUTPUT_SUFFIXES", "SPLIT_CHOICES", "run_encode"]
 
 #: What ``--split`` accepts; ``all`` is train, valid and test, in that order.
 SPLIT_CHOICES = ("train", "valid", "test", "all")
@@ -165,46 +163,3 @@ def _write(output, suffix, arrays):
     except OSError as error:
         raise UsageError(f"--output {output} cannot be written ({error.strerror or error}): "
                          "choose another path") from None
-
-
-# --------------------------------------------------------------------------- command line
-
-
-def encode_parser():
-    from .cli import Parser, dataset_help
-
-    p = Parser(prog="encode.py",
-               description="Write the hidden representation of one layer of a trained SdA (model.npz from "
-                           "train_sda.py) for a dataset or for image files, or, with --predict, the class "
-                           "probabilities and labels.",
-               formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("model", help="model.npz, or the output directory holding it")
-    p.add_argument("images", nargs="*",
-                   help="image files to encode instead of a dataset (prepared as MNIST digits were, like "
-                        "evaluate.py does; see --raw-images)")
-    p.add_argument("--dataset", default=None, help=dataset_help())
-    p.add_argument("--split", choices=SPLIT_CHOICES, default="all",
-                   help="which set of the dataset (all: train, valid and test, in that order)")
-    p.add_argument("--layer", type=int, default=-1,
-                   help="hidden layer to write: 0 = first, -1 = top (as Python indexes)")
-    p.add_argument("--predict", action="store_true",
-                   help="write class probabilities p_y_given_x and labels y_pred instead of a hidden layer")
-    p.add_argument("--output", "-o", required=True,
-                   help="file to write: .npz (h or p_y_given_x and y_pred, plus y, split, files where known) "
-                        "or .npy (h or p_y_given_x alone)")
-    p.add_argument("--rescale", action=argparse.BooleanOptionalAction, default=None,
-                   help="--rescale: map this dataset's training min..max onto [0, 1]; --no-rescale: no map; "
-                        "default: as the training run did (rescaled_from in results.json beside the model)")
-    p.add_argument("--raw-images", action="store_true",
-                   help="read image files as they are (grey levels / 255, the model's input size), as image "
-                        "dataset folders are read, instead of centring them as MNIST digits")
-    return p
-
-
-def encode_main(argv=None):
-    from .cli import run_guarded
-
-    args = encode_parser().parse_args(argv)
-    return run_guarded(lambda: run_encode(args.model, args.output, dataset=args.dataset, images=args.images,
-                                          split=args.split, layer=args.layer, predict=args.predict,
-                                          rescale=args.rescale, raw_images=args.raw_images))

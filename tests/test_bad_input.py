@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy
 import pytest
 
+from conftest import call_main
 from fakedata import TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS, idx_bytes, make_learnable_arrays, write_idx, write_mnist
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,8 +55,17 @@ def data(tmp_path):
     (["--training-epochs", "-3"], ["--training-epochs must be an integer >= 0"]),
     (["--n-train", "0"], ["--n-train must be a positive integer"]),
 ])
-def test_bad_flags_are_usage_errors(flags, fragments, tmp_path):
-    assert_one_line(train_sda("--output-dir", tmp_path, *flags), 2, *fragments)
+def test_bad_flags_are_usage_errors(flags, fragments, tmp_path, capsys):
+    code, err = call_main("train_sda", ["--output-dir", tmp_path, *flags], capsys)
+    assert code == 2 and "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+def test_a_bad_flag_through_the_real_script_is_one_line(tmp_path):
+    assert_one_line(train_sda("--output-dir", tmp_path, "--batch-size", "0"), 2, "--batch-size must be a positive")
 
 
 def test_batch_larger_than_the_validation_set(data, tmp_path):

@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from sda.data import load_mnist_arrays
-from sda.encode import encode_main, run_encode
+from sda.encode import run_encode
 
 from fakedata import make_toy_images
 
@@ -41,7 +41,8 @@ def forward(arrays, x):
 @pytest.fixture(scope="module")
 def toy(tmp_path_factory):
     """A .npz of 12x10 images in [0, 1] (3-D x, no valid/test: they are carved) and a tiny SdA trained on it."""
-    from sda.experiment import SdAConfig, run_sda
+    from sda.configs import SdAConfig
+    from sda.recipes import run_sda
 
     folder = tmp_path_factory.mktemp("encode")
     x, y = make_toy_images(90, (12, 10), n_classes=3)
@@ -89,21 +90,21 @@ def test_predict_gives_softmax_probabilities_and_their_argmax(toy, tmp_path):
 
 
 def test_saved_and_loaded_model_encodes_as_the_in_memory_one(tmp_path):
-    from sda.experiment import save_model
-    from sda.model_io import load_model
-    from sda.stacked import SdA
+    from sda import SdA
+    from sda.inference import encode, predict_proba
+    from sda.model_io import load_model, param_arrays, save_model, set_param_arrays
 
     sda = SdA(np.random.RandomState(3), n_ins=120, hidden_layers_sizes=[7, 5], n_outs=3,
               corruption_levels=[0.1, 0.1])
     rng = np.random.default_rng(0)
-    for name, value in sda.get_param_arrays().items():  # biases too, so that nothing is left at zero
-        sda.set_param_arrays({**sda.get_param_arrays(), name: rng.normal(0, 0.5, value.shape)})
-    save_model(str(tmp_path / "model.npz"), sda.get_param_arrays())
+    for name, value in param_arrays(sda).items():  # biases too, so that nothing is left at zero
+        set_param_arrays(sda, {**param_arrays(sda), name: rng.normal(0, 0.5, value.shape)})
+    save_model(str(tmp_path / "model.npz"), param_arrays(sda))
     loaded = load_model(str(tmp_path))
     x = rng.random((9, 120)).astype("float32")
     for layer in (0, 1):
-        np.testing.assert_allclose(loaded.encode(x, layer), sda.encode(x, layer), rtol=1e-6)
-    np.testing.assert_allclose(loaded.predict_proba(x), sda.predict_proba(x), rtol=1e-6)
+        np.testing.assert_allclose(loaded.encode(x, layer), encode(sda, x, layer), rtol=1e-6)
+    np.testing.assert_allclose(loaded.predict_proba(x), predict_proba(sda, x), rtol=1e-6)
 
 
 def test_encode_follows_the_training_runs_rescale(toy, tmp_path):
@@ -140,9 +141,11 @@ def test_encode_script_on_image_files(toy, tmp_path):
 
 
 def call_main(argv):
+    from conftest import load_script
+
     try:
-        return encode_main([str(a) for a in argv])
-    except SystemExit as stop:  # argparse's own errors (one line too: sda.cli.Parser)
+        return load_script("encode").main([str(a) for a in argv])
+    except SystemExit as stop:  # argparse's own errors (one line too: sda.command_line.Parser)
         return stop.code
 
 
@@ -194,16 +197,16 @@ def test_encode_an_image_folder_records_each_rows_file(toy, tmp_path):
 
 def test_image_files_are_prepared_as_mnist_digits_for_a_square_model(tmp_path):
     from sda.evaluate import image_to_mnist
-    from sda.experiment import save_model
-    from sda.stacked import SdA
+    from sda.model_io import param_arrays, save_model
+    from sda import SdA
 
     sda = SdA(np.random.RandomState(1), n_ins=64, hidden_layers_sizes=[5], n_outs=2, corruption_levels=[0.0])
-    save_model(str(tmp_path / "model.npz"), sda.get_param_arrays())
+    save_model(str(tmp_path / "model.npz"), param_arrays(sda))
     image = np.zeros((30, 20), np.uint8)
     image[5:25, 8:12] = 255  # a "1"
     Image.fromarray(image).save(tmp_path / "one.png")
     arrays = run_encode(tmp_path / "model.npz", tmp_path / "h.npy", images=[tmp_path / "one.png"],
                         log=lambda line: None)
-    hidden, _ = forward(sda.get_param_arrays(), image_to_mnist(tmp_path / "one.png", 8)[None])
+    hidden, _ = forward(param_arrays(sda), image_to_mnist(tmp_path / "one.png", 8)[None])
     np.testing.assert_allclose(arrays["h"], hidden[0], rtol=1e-4, atol=1e-5)
     np.testing.assert_array_equal(np.load(tmp_path / "h.npy"), arrays["h"])

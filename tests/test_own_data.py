@@ -249,12 +249,11 @@ def test_not_an_npz(tmp_path):
 
 @pytest.mark.parametrize("case", ["ragged image folder", "npz x outside [0, 1]", "npz string labels"])
 def test_bad_data_through_train_sda_main_is_one_line(case, tmp_path, capsys):
-    from sda.cli import train_sda_main
+    from conftest import call_main
 
     path, fragments = BAD_DATA[case](tmp_path)
-    code = train_sda_main(["--dataset", str(path), "--output-dir", str(tmp_path / "out"), "--hidden-layers", "4",
-                           "--corruption-levels", "0.1", "--no-progress"])
-    err = capsys.readouterr().err
+    code, err = call_main("train_sda", ["--dataset", path, "--output-dir", tmp_path / "out", "--hidden-layers", "4",
+                                        "--corruption-levels", "0.1", "--no-progress"], capsys)
     assert code == 1 and err.startswith("error: ") and len(err.strip().splitlines()) == 1, err
     for fragment in fragments:
         assert fragment in err
@@ -275,7 +274,8 @@ def test_bad_data_through_the_scripts_has_no_traceback(tmp_path):
 
 
 def test_train_da_tiles_filters_at_the_data_image_size(tmp_path):
-    from sda.experiment import DAConfig, run_da
+    from sda.configs import DAConfig
+    from sda.recipes import run_da
 
     x, y = make_toy_images(40, (12, 10))
     path = save_npz(tmp_path / "d.npz", train_x=x, train_y=y)  # 0..255: needs --rescale

@@ -26,7 +26,7 @@ import copy
 
 import numpy
 
-from ..errors import UsageError
+from ..errors import UsageError, UserError
 from . import register
 from .compiled import CompiledEngine, finetuning_step, pretraining_step
 
@@ -209,7 +209,9 @@ class KernelEngine:
         try:
             runner = PretrainingRunner(model, layer, train_set_x, batch_size, corruption_level, learning_rate,
                                        blas_threads=self.requested_blas_threads)
-        except Exception as error:
+        except UserError:
+            raise
+        except Exception as error:  # a model the kernels cannot read (other attributes): the check says so
             runner = _failing(error)
         differs = disagreement(runner, reference, _updated_variables(step))
         if differs:
@@ -225,7 +227,9 @@ class KernelEngine:
         try:
             runner = FinetuningRunner(model, train_set, batch_size, learning_rate,
                                       blas_threads=self.requested_blas_threads)
-        except Exception as error:
+        except UserError:
+            raise
+        except Exception as error:  # a model the kernels cannot read (other attributes): the check says so
             runner = _failing(error)
         differs = disagreement(runner, minibatch_runner(step, None), _updated_variables(step))
         if differs:
