@@ -19,12 +19,14 @@ from sda.data import (
     DEFAULT_DATA_DIR,
     DEFAULT_MIRRORS,
     MNIST_FILES,
+    download,
     download_mnist,
     load_mnist_arrays,
     mirror_list,
     read_idx,
     resolve_dataset,
 )
+from sda.data.idx import IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC
 from sda.errors import DataError, UsageError
 
 from fakedata import TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS, idx_bytes, make_arrays, one_line_error, write_idx, write_mnist
@@ -63,14 +65,14 @@ def no_proxy_for_localhost(monkeypatch):
 def test_read_idx_round_trip(tmp_path, arrays, name):
     images = arrays[TRAIN_IMAGES]
     path = write_idx(tmp_path / name, images)
-    got = read_idx(path, magic=data.IDX_IMAGES_MAGIC)
+    got = read_idx(path, magic=IDX_IMAGES_MAGIC)
     assert got.dtype == np.uint8 and got.shape == images.shape
     np.testing.assert_array_equal(got, images)
 
 
 def test_read_idx_detects_gzip_by_content_not_name(tmp_path, arrays):
     path = write_idx(tmp_path / "labels-no-suffix", arrays[TRAIN_LABELS], compress=True)
-    np.testing.assert_array_equal(read_idx(path, magic=data.IDX_LABELS_MAGIC), arrays[TRAIN_LABELS])
+    np.testing.assert_array_equal(read_idx(path, magic=IDX_LABELS_MAGIC), arrays[TRAIN_LABELS])
 
 
 # --------------------------------------------------------------------------
@@ -182,7 +184,7 @@ def test_load_data_returns_named_shared_variables(mnist_dir):
 def test_resolve_dataset_order(tmp_path, monkeypatch):
     monkeypatch.delenv("SDA_DATA", raising=False)
     assert resolve_dataset() == DEFAULT_DATA_DIR
-    assert DEFAULT_DATA_DIR == Path(data.__file__).resolve().parent.parent / "data"
+    assert DEFAULT_DATA_DIR == Path(data.__file__).resolve().parents[2] / "data"
     monkeypatch.setenv("SDA_DATA", str(tmp_path / "from-env"))
     assert resolve_dataset() == tmp_path / "from-env"
     assert resolve_dataset(tmp_path / "explicit") == tmp_path / "explicit"
@@ -286,7 +288,7 @@ def test_write_failure_leaves_no_partial_file(server, tmp_path, arrays, monkeypa
     def failing_fsync(fd):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(data.os, "fsync", failing_fsync)
+    monkeypatch.setattr(download.os, "fsync", failing_fsync)
     dest = tmp_path / "dest"
     one_line_data_error(
         lambda: download_mnist(dest, mirrors=[base + "m1"], files=files, timeout=5, log=lambda line: None),
@@ -298,7 +300,7 @@ def test_write_failure_leaves_no_partial_file(server, tmp_path, arrays, monkeypa
 def test_loading_a_missing_folder_downloads_into_it(server, tmp_path, arrays, monkeypatch, capsys):
     root, base = server
     files = md5_table(write_mnist(root / "m1", arrays))
-    monkeypatch.setattr(data, "MNIST_FILES", files)
+    monkeypatch.setattr(download, "MNIST_FILES", files)
     monkeypatch.setenv("SDA_MNIST_MIRRORS", f"{closed_port_url()},{base}m1/")
     dest = tmp_path / "not" / "yet"
     (train_x, _), _, (test_x, _) = load_mnist_arrays(dest)

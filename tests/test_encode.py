@@ -193,7 +193,7 @@ def test_encode_an_image_folder_records_each_rows_file(toy, tmp_path):
 
 
 def test_image_files_are_prepared_as_mnist_digits_for_a_square_model(tmp_path):
-    from sda.evaluate import image_to_mnist
+    from sda.data.preprocess import image_to_mnist
     from sda.experiment import save_model
     from sda.stacked import SdA
 

@@ -1,0 +1,72 @@
+"""The Deep Learning Tutorials' ``mnist.pkl.gz``: a (gzip-compressed) pickle of
+three (x, y) pairs."""
+
+import gzip
+import pickle
+import zlib
+
+import numpy
+
+from ..errors import DataError
+from .reading import GZIP_MAGIC, reason
+from .splits import SPLIT_NAMES, as_labels
+
+PICKLE_SUFFIXES = (".pkl.gz", ".pkl", ".pickle", ".pickle.gz")
+
+
+def read_pickle(path, dtype, download):
+    """The tutorial's ``mnist.pkl.gz``: a (gzip-compressed) pickle of three (x, y) pairs.
+
+    It was written by Python 2, hence ``encoding="latin1"``.  Its x already
+    hold floats in [0, 1] and are used as stored (only cast to ``dtype``).
+    Unpickling can run code: only load pickles from a source you trust.
+    """
+    return _pairs_from_pickle(path, _unpickle(path), dtype)
+
+
+def _unpickle(path):
+    try:
+        with open(path, "rb") as raw:
+            compressed = raw.read(2) == GZIP_MAGIC
+            raw.seek(0)
+            stream = gzip.GzipFile(fileobj=raw) if compressed else raw
+            return pickle.load(stream, encoding="latin1")
+    except FileNotFoundError as error:
+        raise DataError(f"{path} does not exist: put the tutorial's mnist.pkl.gz there or give another path") from error
+    except MemoryError:
+        raise
+    except Exception as error:  # unpickling a damaged file can raise almost anything
+        if isinstance(error, (OSError, EOFError, zlib.error)):
+            what = "is truncated, damaged or not readable"
+        else:
+            what = "is not a pickle this program can read"
+        raise DataError(
+            f"{path} {what} ({reason(error)}): replace it with the tutorial's mnist.pkl.gz, "
+            "or use a folder with the four official IDX files"
+        ) from error
+
+
+def _pairs_from_pickle(path, obj, dtype):
+    """Check that ``obj`` is three (x, y) pairs and convert them."""
+    layout = "three (x, y) pairs (train, valid, test) like the tutorial's mnist.pkl.gz"
+    if not isinstance(obj, (tuple, list)) or len(obj) != 3:
+        size = f" of {len(obj)}" if isinstance(obj, (tuple, list)) else ""
+        raise DataError(f"{path} holds a Python {type(obj).__name__}{size}, not {layout}")
+    pairs = []
+    for split, pair in zip(SPLIT_NAMES, obj):
+        if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+            raise DataError(
+                f"{path}: its {split} set is of type {type(pair).__name__}, not an (x, y) pair; expected {layout}"
+            )
+        pairs.append((_as_examples(path, split, pair[0], dtype), as_labels(path, split, pair[1])))
+    return tuple(pairs)
+
+
+def _as_examples(path, split, x, dtype):
+    try:
+        x = numpy.asarray(x, dtype=dtype)
+    except (TypeError, ValueError) as error:
+        raise DataError(f"{path}: its {split} x is not a numeric array ({reason(error)})") from error
+    if x.ndim != 2:
+        raise DataError(f"{path}: its {split} x has shape {x.shape}, expected 2-D (examples, pixels)")
+    return x
