@@ -4,6 +4,7 @@ import functools
 import gzip
 import hashlib
 import http.server
+import io
 import os
 import pickle
 import socket
@@ -153,6 +154,63 @@ def test_pickle_is_used_as_stored(tmp_path, name, dtype):
         np.testing.assert_array_equal(y, y0)
     (train_x, _), _, _ = load_mnist_arrays(path, n_train=5)
     assert train_x.shape == (5, 784)
+
+
+class Python2Pickler(pickle._Pickler):
+    """Writes bytes as Python 2 wrote its str (BINSTRING), as in the tutorial's mnist.pkl.gz."""
+
+    dispatch = dict(pickle._Pickler.dispatch)
+
+    def save_py2_str(self, obj):
+        if len(obj) < 256:
+            self.write(pickle.SHORT_BINSTRING + bytes([len(obj)]) + obj)
+        else:
+            self.write(pickle.BINSTRING + struct.pack("<i", len(obj)) + obj)
+        self.memoize(obj)
+
+    dispatch[bytes] = save_py2_str
+
+
+def test_pickle_written_as_python2_and_numpy1_did(tmp_path):
+    stream = io.BytesIO()
+    Python2Pickler(stream, protocol=2).dump(pickled_splits())
+    # NumPy 1 kept _reconstruct in numpy.core.multiarray
+    payload = stream.getvalue().replace(b"cnumpy._core.multiarray\n", b"cnumpy.core.multiarray\n")
+    assert b"cnumpy.core.multiarray\n_reconstruct" in payload and pickle.SHORT_BINSTRING in payload
+    path = tmp_path / "mnist.pkl.gz"
+    path.write_bytes(gzip.compress(payload, mtime=0))
+    for (x, y), (x0, y0) in zip(load_mnist_arrays(path), pickled_splits()):
+        np.testing.assert_array_equal(x, x0)
+        np.testing.assert_array_equal(y, y0)
+
+
+def test_pickle_of_the_newest_protocol(tmp_path):
+    path = tmp_path / "mnist.pkl.gz"
+    path.write_bytes(gzip.compress(pickle.dumps(pickled_splits(), protocol=pickle.HIGHEST_PROTOCOL)))
+    np.testing.assert_array_equal(load_mnist_arrays(path)[2][0], pickled_splits()[2][0])
+
+
+class RunsCode:
+    def __init__(self, call, *args):
+        self.call, self.args = call, args
+
+    def __reduce__(self):
+        return self.call, self.args
+
+
+@pytest.mark.parametrize("name", ["mnist.pkl.gz", "mnist.pkl"])
+def test_pickle_that_would_run_code_is_refused_before_it_runs(tmp_path, name):
+    marker = tmp_path / "ran"
+    (train_x, train_y), valid, test = pickled_splits()
+    path = write_pickle(tmp_path / name, ((train_x, RunsCode(os.system, f"touch {marker}")), valid, test))
+    message = one_line_data_error(lambda: load_mnist_arrays(path), path, "posix.system", "refused")
+    assert not marker.exists(), message
+
+
+def test_pickle_that_would_open_a_file_is_refused(tmp_path):
+    path = write_pickle(tmp_path / "mnist.pkl.gz", RunsCode(open, str(tmp_path / "created"), "w"))
+    one_line_data_error(lambda: load_mnist_arrays(path), path, "io.open")
+    assert not (tmp_path / "created").exists()
 
 
 # --------------------------------------------------------------------------

@@ -289,7 +289,8 @@ def test_real_gpu_is_the_default_of_a_plain_function(tmp_path):
         "import numpy as np, jax, sda.backend as b\n"
         "x = b.pytensor.shared(np.ones(4, dtype='float32'))\n"
         "y = b.pytensor.function([], x * 2)()\n"
-        "print(b.config.mode is b.compile_mode(), isinstance(y, jax.Array) and sorted(d.platform for d in y.devices()))\n"
+        "print(b.config.mode is b.compile_mode(),\n"
+        "      isinstance(y, jax.Array) and sorted(d.platform for d in y.devices()))\n"
     )
     result = run_python(tmp_path, code, THEANO_FLAGS="device=cuda")
     assert result.returncode == 0, result.stderr

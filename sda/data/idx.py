@@ -1,16 +1,15 @@
 """IDX files (the format of the official MNIST files) and the tutorial's split of
 the four of them into training, validation and test sets."""
 
-import gzip
+import math
 import struct
-import zlib
 from pathlib import Path
 
 import numpy
 
 from ..errors import DataError
 from .download import MNIST_FILES, TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS, download_mnist
-from .reading import GZIP_MAGIC, read_bytes, reason
+from .reading import Inflater, memory_size, open_regular
 from .splits import Splits
 
 #: The tutorial's validation set: the last 10 000 of the 60 000 training images.
@@ -28,21 +27,6 @@ def _fix_hint(path):
     return "replace it with a valid file"
 
 
-def _gunzip_if_gzip(path, data):
-    """Decompress ``data`` if it is gzip (told by its first bytes, not its name)."""
-    if data[:2] == GZIP_MAGIC:
-        try:
-            return gzip.decompress(data)
-        except (OSError, EOFError, zlib.error) as error:
-            raise DataError(
-                f"{path} is a truncated or damaged gzip file ({reason(error)}): {_fix_hint(path)}"
-            ) from error
-    if Path(path).name.endswith(".gz"):
-        what = "is empty" if not data else "is not a gzip file (an HTML error page saved under that name?)"
-        raise DataError(f"{path} {what}: {_fix_hint(path)}")
-    return data
-
-
 def read_idx(path, magic=None):
     """Read an IDX file of unsigned bytes, gzip-compressed or not; return a numpy uint8 array.
 
@@ -53,30 +37,62 @@ def read_idx(path, magic=None):
     images (n, rows, cols), 2049 for labels (n,).  Pass ``magic`` to insist on
     one of them.
 
-    The returned array is a read-only view of the decompressed bytes.
+    The header declares how much data follows, so memory stays bounded by it:
+    a declared size that the file cannot hold (more than its compressed bytes
+    can inflate to) or that this machine's memory cannot hold is refused
+    before anything is inflated, and inflating stops as soon as the data
+    exceeds the declared size.
     """
-    data = _gunzip_if_gzip(path, read_bytes(path))
-    if len(data) < 4 or data[:2] != b"\0\0" or data[2] != _IDX_UBYTE or data[3] == 0:
-        start = f"starts with 0x{data[:4].hex()}" if data else "is empty"
-        raise DataError(f"{path} is not an IDX file of unsigned bytes (it {start}): {_fix_hint(path)}")
-    found = struct.unpack(">I", data[:4])[0]
-    if magic is not None and found != magic:
-        raise DataError(
-            f"{path} has IDX magic number {found}, expected {magic} ({_magic_name(magic)}): "
-            f"is it the right file? {_fix_hint(path)}"
-        )
-    ndim = data[3]
-    header = 4 + 4 * ndim
-    if len(data) < header:
-        raise DataError(f"{path} is truncated (its IDX header is incomplete): {_fix_hint(path)}")
-    shape = struct.unpack(f">{ndim}I", data[4:header])
-    expected = int(numpy.prod(shape, dtype=numpy.int64))
-    if len(data) - header != expected:
-        raise DataError(
-            f"{path} declares {' x '.join(map(str, shape))} = {expected} bytes of data but holds "
-            f"{len(data) - header}: the file is truncated or damaged: {_fix_hint(path)}"
-        )
-    return numpy.frombuffer(data, dtype=numpy.uint8, offset=header).reshape(shape)
+    hint = _fix_hint(path)
+    with open_regular(path) as stream:
+        data = Inflater(stream, path, hint)
+        if not data.compressed and Path(path).name.endswith(".gz"):
+            what = ("is empty" if not data.stored_size
+                    else "is not a gzip file (an HTML error page saved under that name?)")
+            raise DataError(f"{path} {what}: {hint}")
+        start = data.read_exactly(4)
+        if len(start) < 4 or start[:2] != b"\0\0" or start[2] != _IDX_UBYTE or start[3] == 0:
+            begins = f"starts with 0x{start.hex()}" if start else "is empty"
+            raise DataError(f"{path} is not an IDX file of unsigned bytes (it {begins}): {hint}")
+        found = struct.unpack(">I", start)[0]
+        if magic is not None and found != magic:
+            raise DataError(
+                f"{path} has IDX magic number {found}, expected {magic} ({_magic_name(magic)}): "
+                f"is it the right file? {hint}"
+            )
+        ndim = start[3]
+        sizes = data.read_exactly(4 * ndim)
+        if len(sizes) < 4 * ndim:
+            raise DataError(f"{path} is truncated (its IDX header is incomplete): {hint}")
+        shape = struct.unpack(f">{ndim}I", sizes)
+        declared = math.prod(shape)
+        _check_declared_size(path, shape, declared, data, 4 + 4 * ndim)
+        array = numpy.empty(declared, dtype=numpy.uint8)
+        got = data.fill(array)
+        if got < declared:
+            raise DataError(f"{path} declares {_size_text(shape)} = {declared} bytes of data but holds {got}: "
+                            f"the file is truncated or damaged: {hint}")
+        if data.read_exactly(1):
+            raise DataError(f"{path} holds more than the {_size_text(shape)} = {declared} bytes of data its header "
+                            f"declares: the file is damaged: {hint}")
+        if not data.finished:
+            raise DataError(f"{path} is a truncated gzip file (its end is missing): {hint}")
+    return array.reshape(shape)
+
+
+def _check_declared_size(path, shape, declared, data, header):
+    """Refuse, before inflating anything, a declared size the file or the machine cannot hold."""
+    what = f"{path} declares {_size_text(shape)} = {declared} bytes of data"
+    if not data.compressed and declared != data.stored_size - header:
+        raise DataError(f"{what} but holds {data.stored_size - header}: the file is truncated or damaged: "
+                        f"{_fix_hint(path)}")
+    if declared > data.max_output:
+        raise DataError(f"{what}, more than its {data.stored_size} compressed bytes can hold: "
+                        f"the file is truncated or damaged: {_fix_hint(path)}")
+    memory = memory_size()
+    if memory is not None and declared > memory:
+        raise DataError(f"{what}, more than this machine's {memory} bytes of memory: "
+                        "use a smaller dataset or a machine with more memory")
 
 
 def _magic_name(magic):
@@ -86,6 +102,12 @@ def _magic_name(magic):
 def _read_idx_examples(images_path, labels_path, dtype):
     """Read one IDX images file and its labels file: x = pixel / 255 as (n, rows*cols), y int32, (rows, cols)."""
     images = read_idx(images_path, magic=IDX_IMAGES_MAGIC)
+    n, rows, cols = images.shape
+    if n == 0:
+        raise DataError(f"{images_path} holds no images (its header declares 0): give a file with images")
+    if rows * cols == 0:
+        raise DataError(f"{images_path} holds images of {rows} x {cols} pixels, which show nothing: "
+                        "give images of at least 1 x 1 pixels")
     labels = read_idx(labels_path, magic=IDX_LABELS_MAGIC)
     if len(images) != len(labels):
         raise DataError(
@@ -94,12 +116,7 @@ def _read_idx_examples(images_path, labels_path, dtype):
         )
     x = images.reshape(len(images), -1).astype(dtype)
     x /= dtype.type(255)
-    return x, labels.astype(numpy.int32), _image_shape(images)
-
-
-def _image_shape(images):
-    """(rows, cols) of an IDX images array (n, rows, cols); None for other layouts."""
-    return tuple(int(v) for v in images.shape[1:]) if images.ndim == 3 else None
+    return x, labels.astype(numpy.int32), (rows, cols)
 
 
 def read_idx_folder(folder, dtype, download):

@@ -1,17 +1,21 @@
 """The Deep Learning Tutorials' ``mnist.pkl.gz``: a (gzip-compressed) pickle of
 three (x, y) pairs."""
 
-import gzip
-import pickle
-import zlib
+import io
 
 import numpy
 
 from ..errors import DataError
-from .reading import GZIP_MAGIC, reason
+from ..safe_pickle import ForbiddenPickleError, restricted_load
+from .reading import Inflater, open_regular, reason
 from .splits import SPLIT_NAMES, as_labels
 
 PICKLE_SUFFIXES = (".pkl.gz", ".pkl", ".pickle", ".pickle.gz")
+
+#: The most a gzip-compressed pickle may inflate, in times its compressed size.
+MAX_INFLATION = 64
+
+_FIX = "replace it with the tutorial's mnist.pkl.gz, or use a folder with the four official IDX files"
 
 
 def read_pickle(path, dtype, download):
@@ -19,31 +23,33 @@ def read_pickle(path, dtype, download):
 
     It was written by Python 2, hence ``encoding="latin1"``.  Its x already
     hold floats in [0, 1] and are used as stored (only cast to ``dtype``).
-    Unpickling can run code: only load pickles from a source you trust.
+
+    No pickle can run code here: it is read by
+    :func:`sda.safe_pickle.restricted_load`, which builds NumPy arrays and
+    plain containers only and refuses any other object before it is built.
+    A gzip-compressed pickle may inflate to at most :data:`MAX_INFLATION`
+    times its size (the tutorial's inflates 14 times).
     """
     return _pairs_from_pickle(path, _unpickle(path), dtype)
 
 
 def _unpickle(path):
-    try:
-        with open(path, "rb") as raw:
-            compressed = raw.read(2) == GZIP_MAGIC
-            raw.seek(0)
-            stream = gzip.GzipFile(fileobj=raw) if compressed else raw
-            return pickle.load(stream, encoding="latin1")
-    except FileNotFoundError as error:
-        raise DataError(f"{path} does not exist: put the tutorial's mnist.pkl.gz there or give another path") from error
-    except MemoryError:
-        raise
-    except Exception as error:  # unpickling a damaged file can raise almost anything
-        if isinstance(error, (OSError, EOFError, zlib.error)):
-            what = "is truncated, damaged or not readable"
-        else:
-            what = "is not a pickle this program can read"
-        raise DataError(
-            f"{path} {what} ({reason(error)}): replace it with the tutorial's mnist.pkl.gz, "
-            "or use a folder with the four official IDX files"
-        ) from error
+    with open_regular(path) as raw:
+        try:
+            return restricted_load(io.BufferedReader(Inflater(raw, path, _FIX, MAX_INFLATION)), encoding="latin1")
+        except ForbiddenPickleError as error:
+            raise DataError(f"{path} is not the tutorial's pickle of arrays: {error}; {_FIX}") from None
+        except DataError:
+            raise
+        except MemoryError:
+            raise DataError(f"{path} asks for more memory than this machine has: it is damaged or not the "
+                            f"tutorial's pickle; {_FIX}") from None
+        except Exception as error:  # unpickling a damaged file can raise almost anything
+            if isinstance(error, (OSError, EOFError)):
+                what = "is truncated, damaged or not readable"
+            else:
+                what = "is not a pickle this program can read"
+            raise DataError(f"{path} {what} ({reason(error)}): {_FIX}") from error
 
 
 def _pairs_from_pickle(path, obj, dtype):
