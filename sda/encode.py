@@ -48,7 +48,7 @@ def run_encode(model, output, dataset=None, images=(), split="all", layer=-1, pr
     :param raw_images: read image files as the image-folder format does (grey
         levels / 255, as they are; their pixel count must be the model's
         input size) instead of preparing them as MNIST digits were
-        (:func:`sda.evaluate.image_to_mnist`, square models only)
+        (:func:`sda.data.preprocess.image_to_mnist`, square models only)
 
     The ``.npz`` holds ``h`` (examples x units of the layer), or with
     ``predict`` ``p_y_given_x`` (examples x classes) and ``y_pred``; for a
@@ -121,7 +121,7 @@ def _image_inputs(sda, images, raw_images):
             raise DataError(f"{images[0]} is {shape[1]}x{shape[0]} pixels = {x.shape[1]} inputs, but the model "
                             f"takes {sda.n_ins}: give images of the size the model was trained on")
         return x
-    from .evaluate import image_to_mnist
+    from .data.preprocess import image_to_mnist
 
     side = int(round(sda.n_ins ** 0.5))
     if side * side != sda.n_ins:

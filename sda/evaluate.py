@@ -5,6 +5,7 @@ import os
 
 import numpy
 
+from .data.preprocess import image_to_mnist
 from .errors import DataError
 
 
@@ -37,48 +38,6 @@ def save_confusion_png(matrix, path, title="Confusion matrix"):
 
     plot_confusion(matrix, path, title)
     return path
-
-
-def image_to_mnist(path, side=28):
-    """Reads an image file of any size or mode and prepares it as MNIST's digits
-    were: grey levels, white digit on black (inverted when the background is
-    light), the digit's bounding box scaled to fit 20×20 keeping its aspect
-    ratio, then placed in a 28×28 frame with its centre of mass at the centre.
-    Returns a float vector of ``side * side`` values in [0, 1]."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as image:
-            image.load()
-            grey = numpy.asarray(image.convert("L"), dtype=numpy.float64) / 255.0
-    except (UnidentifiedImageError, OSError) as error:
-        raise DataError(f"{path} is not an image file Pillow can read ({error.__class__.__name__}): "
-                        f"give PNG, JPEG or other image files") from None
-    # MNIST digits are light on dark: a light border means a dark digit on paper
-    border = numpy.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
-    if border.mean() > 0.5:
-        grey = 1.0 - grey
-    grey = numpy.clip(grey - numpy.median(border if border.mean() <= 0.5 else 1.0 - border), 0, None)
-    if grey.max() <= 0:
-        return numpy.zeros(side * side)
-    rows, cols = numpy.nonzero(grey > 0.1 * grey.max())
-    digit = grey[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
-    box = side * 20 // 28
-    scale = box / max(digit.shape)
-    new_size = (max(1, round(digit.shape[1] * scale)), max(1, round(digit.shape[0] * scale)))
-    digit = numpy.asarray(Image.fromarray((digit / digit.max() * 255).astype(numpy.uint8)).resize(
-        new_size, Image.LANCZOS), dtype=numpy.float64) / 255.0
-    frame = numpy.zeros((side, side))
-    # centre of mass at the centre of the frame, as in MNIST
-    total = digit.sum()
-    cy = (numpy.arange(digit.shape[0])[:, None] * digit).sum() / total
-    cx = (numpy.arange(digit.shape[1])[None, :] * digit).sum() / total
-    top = int(round(side / 2 - cy - 0.5))
-    left = int(round(side / 2 - cx - 0.5))
-    top = min(max(top, 0), side - digit.shape[0])
-    left = min(max(left, 0), side - digit.shape[1])
-    frame[top:top + digit.shape[0], left:left + digit.shape[1]] = digit
-    return numpy.clip(frame, 0.0, 1.0).reshape(-1)
 
 
 def evaluate_model(sda, test_x, test_y):

@@ -1,6 +1,6 @@
-"""sda.backend: THEANO_FLAGS / .theanorc translated into PyTensor's configuration.
+"""sda.flags and sda.backend: THEANO_FLAGS / .theanorc translated into PyTensor's configuration.
 
-The parsing and merging functions are pure and tested in-process; a handful of
+The parsing and merging functions (sda.flags) are pure and tested in-process; a handful of
 subprocess tests check that the settings really reach ``pytensor.config``
 (PyTensor reads its flags once, at import, so that needs a fresh interpreter).
 """
@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 import sda.backend as backend
-from sda.backend import (
+from sda.errors import ConfigError, UsageError
+from sda.flags import (
     PYTENSOR_KEYS,
     THEANO_ONLY_KEYS,
     Settings,
@@ -25,7 +26,6 @@ from sda.backend import (
     resolve_settings,
     warning_lines,
 )
-from sda.errors import ConfigError, UsageError
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG_VARIABLES = ("PYTENSOR_FLAGS", "THEANO_FLAGS", "THEANORC", "PYTENSORRC")
@@ -407,6 +407,20 @@ def test_real_theano_flags_reach_pytensor(home, floatx):
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == [floatx, "cpu", floatx]
     assert result.stderr == ""
+
+
+def test_flags_alone_import_no_pytensor(home):
+    # sda.flags must be usable before PyTensor reads its flags, once, at its import
+    result = run_python(home, "import sys, sda.flags; print(sorted(m for m in ('pytensor', 'jax', 'sda.backend') "
+                              "if m in sys.modules))")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+def test_real_cpu_leaves_pytensors_default_mode(home):
+    result = run_python(home, PRINT + "; print(b.config.mode, b.compile_mode())", THEANO_FLAGS="mode=FAST_COMPILE")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["float32", "cpu", "float32", "FAST_COMPILE", "None"]
 
 
 def test_real_default_is_float32_and_children_do_not_inherit_it(home):

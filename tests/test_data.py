@@ -4,6 +4,7 @@ import functools
 import gzip
 import hashlib
 import http.server
+import io
 import os
 import pickle
 import socket
@@ -19,12 +20,14 @@ from sda.data import (
     DEFAULT_DATA_DIR,
     DEFAULT_MIRRORS,
     MNIST_FILES,
+    download,
     download_mnist,
     load_mnist_arrays,
     mirror_list,
     read_idx,
     resolve_dataset,
 )
+from sda.data.idx import IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC
 from sda.errors import DataError, UsageError
 
 from fakedata import TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS, idx_bytes, make_arrays, one_line_error, write_idx, write_mnist
@@ -63,14 +66,14 @@ def no_proxy_for_localhost(monkeypatch):
 def test_read_idx_round_trip(tmp_path, arrays, name):
     images = arrays[TRAIN_IMAGES]
     path = write_idx(tmp_path / name, images)
-    got = read_idx(path, magic=data.IDX_IMAGES_MAGIC)
+    got = read_idx(path, magic=IDX_IMAGES_MAGIC)
     assert got.dtype == np.uint8 and got.shape == images.shape
     np.testing.assert_array_equal(got, images)
 
 
 def test_read_idx_detects_gzip_by_content_not_name(tmp_path, arrays):
     path = write_idx(tmp_path / "labels-no-suffix", arrays[TRAIN_LABELS], compress=True)
-    np.testing.assert_array_equal(read_idx(path, magic=data.IDX_LABELS_MAGIC), arrays[TRAIN_LABELS])
+    np.testing.assert_array_equal(read_idx(path, magic=IDX_LABELS_MAGIC), arrays[TRAIN_LABELS])
 
 
 # --------------------------------------------------------------------------
@@ -153,6 +156,63 @@ def test_pickle_is_used_as_stored(tmp_path, name, dtype):
     assert train_x.shape == (5, 784)
 
 
+class Python2Pickler(pickle._Pickler):
+    """Writes bytes as Python 2 wrote its str (BINSTRING), as in the tutorial's mnist.pkl.gz."""
+
+    dispatch = dict(pickle._Pickler.dispatch)
+
+    def save_py2_str(self, obj):
+        if len(obj) < 256:
+            self.write(pickle.SHORT_BINSTRING + bytes([len(obj)]) + obj)
+        else:
+            self.write(pickle.BINSTRING + struct.pack("<i", len(obj)) + obj)
+        self.memoize(obj)
+
+    dispatch[bytes] = save_py2_str
+
+
+def test_pickle_written_as_python2_and_numpy1_did(tmp_path):
+    stream = io.BytesIO()
+    Python2Pickler(stream, protocol=2).dump(pickled_splits())
+    # NumPy 1 kept _reconstruct in numpy.core.multiarray
+    payload = stream.getvalue().replace(b"cnumpy._core.multiarray\n", b"cnumpy.core.multiarray\n")
+    assert b"cnumpy.core.multiarray\n_reconstruct" in payload and pickle.SHORT_BINSTRING in payload
+    path = tmp_path / "mnist.pkl.gz"
+    path.write_bytes(gzip.compress(payload, mtime=0))
+    for (x, y), (x0, y0) in zip(load_mnist_arrays(path), pickled_splits()):
+        np.testing.assert_array_equal(x, x0)
+        np.testing.assert_array_equal(y, y0)
+
+
+def test_pickle_of_the_newest_protocol(tmp_path):
+    path = tmp_path / "mnist.pkl.gz"
+    path.write_bytes(gzip.compress(pickle.dumps(pickled_splits(), protocol=pickle.HIGHEST_PROTOCOL)))
+    np.testing.assert_array_equal(load_mnist_arrays(path)[2][0], pickled_splits()[2][0])
+
+
+class RunsCode:
+    def __init__(self, call, *args):
+        self.call, self.args = call, args
+
+    def __reduce__(self):
+        return self.call, self.args
+
+
+@pytest.mark.parametrize("name", ["mnist.pkl.gz", "mnist.pkl"])
+def test_pickle_that_would_run_code_is_refused_before_it_runs(tmp_path, name):
+    marker = tmp_path / "ran"
+    (train_x, train_y), valid, test = pickled_splits()
+    path = write_pickle(tmp_path / name, ((train_x, RunsCode(os.system, f"touch {marker}")), valid, test))
+    message = one_line_data_error(lambda: load_mnist_arrays(path), path, "posix.system", "refused")
+    assert not marker.exists(), message
+
+
+def test_pickle_that_would_open_a_file_is_refused(tmp_path):
+    path = write_pickle(tmp_path / "mnist.pkl.gz", RunsCode(open, str(tmp_path / "created"), "w"))
+    one_line_data_error(lambda: load_mnist_arrays(path), path, "io.open")
+    assert not (tmp_path / "created").exists()
+
+
 # --------------------------------------------------------------------------
 # load_data: PyTensor shared variables
 # --------------------------------------------------------------------------
@@ -182,7 +242,7 @@ def test_load_data_returns_named_shared_variables(mnist_dir):
 def test_resolve_dataset_order(tmp_path, monkeypatch):
     monkeypatch.delenv("SDA_DATA", raising=False)
     assert resolve_dataset() == DEFAULT_DATA_DIR
-    assert DEFAULT_DATA_DIR == Path(data.__file__).resolve().parent.parent / "data"
+    assert DEFAULT_DATA_DIR == Path(data.__file__).resolve().parents[2] / "data"
     monkeypatch.setenv("SDA_DATA", str(tmp_path / "from-env"))
     assert resolve_dataset() == tmp_path / "from-env"
     assert resolve_dataset(tmp_path / "explicit") == tmp_path / "explicit"
@@ -286,7 +346,7 @@ def test_write_failure_leaves_no_partial_file(server, tmp_path, arrays, monkeypa
     def failing_fsync(fd):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(data.os, "fsync", failing_fsync)
+    monkeypatch.setattr(download.os, "fsync", failing_fsync)
     dest = tmp_path / "dest"
     one_line_data_error(
         lambda: download_mnist(dest, mirrors=[base + "m1"], files=files, timeout=5, log=lambda line: None),
@@ -298,7 +358,7 @@ def test_write_failure_leaves_no_partial_file(server, tmp_path, arrays, monkeypa
 def test_loading_a_missing_folder_downloads_into_it(server, tmp_path, arrays, monkeypatch, capsys):
     root, base = server
     files = md5_table(write_mnist(root / "m1", arrays))
-    monkeypatch.setattr(data, "MNIST_FILES", files)
+    monkeypatch.setattr(download, "MNIST_FILES", files)
     monkeypatch.setenv("SDA_MNIST_MIRRORS", f"{closed_port_url()},{base}m1/")
     dest = tmp_path / "not" / "yet"
     (train_x, _), _, (test_x, _) = load_mnist_arrays(dest)

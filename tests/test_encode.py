@@ -196,9 +196,9 @@ def test_encode_an_image_folder_records_each_rows_file(toy, tmp_path):
 
 
 def test_image_files_are_prepared_as_mnist_digits_for_a_square_model(tmp_path):
-    from sda.evaluate import image_to_mnist
-    from sda.model_io import param_arrays, save_model
     from sda import SdA
+    from sda.data.preprocess import image_to_mnist
+    from sda.model_io import param_arrays, save_model
 
     sda = SdA(np.random.RandomState(1), n_ins=64, hidden_layers_sizes=[5], n_outs=2, corruption_levels=[0.0])
     save_model(str(tmp_path / "model.npz"), param_arrays(sda))

@@ -9,7 +9,8 @@ import pytest
 from PIL import Image
 
 from sda.errors import DataError
-from sda.evaluate import confusion_matrix, image_to_mnist, per_class_error_percent
+from sda.data.preprocess import image_to_mnist
+from sda.evaluate import confusion_matrix, per_class_error_percent
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -109,6 +109,20 @@ def test_cpu_keeps_numba():
     assert backend.device == "cpu" and backend.compile_mode() is None and not backend.static_shapes()
 
 
+def test_the_device_mode_is_pytensors_default(jax):
+    before = backend.config.mode
+    with backend.jax_on_cpu():
+        assert backend.config.mode is backend.compile_mode() is not None
+        x = pytensor.shared(np.arange(6, dtype=backend.floatX))
+        double = pytensor.function([], x * 2, updates=[(x, x + 1)])  # no mode=: the default must be the device's
+        np.testing.assert_array_equal(np.asarray(double()), np.arange(6) * 2)
+        assert isinstance(x.get_value(borrow=True), jax.Array)
+        assert x.get_value(borrow=True).devices() == {backend.jax_device}
+    assert backend.config.mode == before and backend.device == "cpu" and backend.jax_device is None
+    plain = pytensor.function([], pytensor.shared(np.ones(2)) * 2)
+    assert isinstance(plain(), np.ndarray)
+
+
 # ---------------------------------------------------------------- minibatches of static shape
 
 
@@ -267,3 +281,17 @@ def test_real_gpu_keeps_everything_on_it(tmp_path):
     result = run_python(tmp_path, code, THEANO_FLAGS="device=cuda,floatX=float32")
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["cuda", "['gpu']"]
+
+
+@needs_gpu
+def test_real_gpu_is_the_default_of_a_plain_function(tmp_path):
+    code = (
+        "import numpy as np, jax, sda.backend as b\n"
+        "x = b.pytensor.shared(np.ones(4, dtype='float32'))\n"
+        "y = b.pytensor.function([], x * 2)()\n"
+        "print(b.config.mode is b.compile_mode(),\n"
+        "      isinstance(y, jax.Array) and sorted(d.platform for d in y.devices()))\n"
+    )
+    result = run_python(tmp_path, code, THEANO_FLAGS="device=cuda")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["True", "['gpu']"]
