@@ -9,7 +9,8 @@ pytestmark = pytest.mark.skipif(not os.environ.get("SDA_DATA"),
 
 
 def test_short_sda_run_on_real_mnist_gets_under_5_percent(tmp_path):
-    from sda.experiment import SdAConfig, run_sda
+    from sda.configs import SdAConfig
+    from sda.recipes import run_sda
 
     # the tutorial's network, batch 20, 1 pretraining epoch per layer, 4 finetuning epochs
     config = SdAConfig(batch_size=20, pretraining_epochs=1, training_epochs=4, output_dir=str(tmp_path))
