@@ -93,19 +93,15 @@ class Context:
 # minibatches first..stop-1.  Building (and compiling) happens here, warm-up in the harness.
 
 def build_pytensor(ctx, bs, mode=None):
-    import sda.stacked
+    import contextlib
 
-    if mode is not None:
-        sda.stacked.compile_mode = lambda: mode  # the package asks compile_mode() for every function
-    try:
+    from sda.backend import pytensor
+
+    # the tutorial's functions compile in PyTensor's default mode: change it while they compile
+    with pytensor.config.change_flags(mode=mode) if mode is not None else contextlib.nullcontext():
         model = ctx.model()
         fns = model.pretraining_functions(ctx.sx, bs)
         train_fn = model.build_finetune_functions([(ctx.sx, ctx.sy)] * 3, bs, FINETUNE_LR)[0]
-    finally:
-        if mode is not None:
-            from sda.backend import compile_mode
-
-            sda.stacked.compile_mode = compile_mode
     runs = {}
     for k, fn in enumerate(fns):
         runs[f"pretrain_{k}"] = (lambda first, stop, fn=fn, c=CORRUPTION[k]:
@@ -163,10 +159,9 @@ def build_kernels(ctx, bs):
     from sda.engines.kernels import FinetuningRunner, PretrainingRunner
 
     model = ctx.model()
-    model.pretraining_functions(ctx.sx, bs)  # the noise generators the kernels draw from
     runs = {f"pretrain_{k}": PretrainingRunner(model, k, ctx.sx, bs, CORRUPTION[k], PRETRAIN_LR)
             for k in range(len(LAYERS))}
-    runs["finetune"] = FinetuningRunner(model, ctx.sx, ctx.sy, bs, FINETUNE_LR)
+    runs["finetune"] = FinetuningRunner(model, (ctx.sx, ctx.sy), bs, FINETUNE_LR)
     return runs
 
 

@@ -96,27 +96,22 @@ def main():
                      storage=type(x.get_value(borrow=True)).__name__,
                      W_storage=type(sda.params[0].get_value(borrow=True)).__name__)
             from pytensor.compile.mode import get_mode
-            real = backend.compile_mode
-            backend.compile_mode = lambda: get_mode("JAX")
-            import sda.stacked as stacked_module
-            stacked_module.compile_mode = backend.compile_mode
-            try:
+
+            # PyTensor's plain JAX mode as the default while the tutorial's functions compile
+            with pytensor.config.change_flags(mode=get_mode("JAX")):
                 for n in (1000, n_train):
                     x = pytensor.shared(numpy.asarray(train[0].get_value())[:n].copy(), borrow=True)
                     fn = sda.pretraining_functions(x, 1)[0]
                     sec = per_call(lambda i: fn(i, corruption=0.1, lr=0.001), lambda k: (k % 500,), 20)
                     emit(what="plain mode=JAX (numpy storage): pretrain step layer 0 batch 1", rows=n,
                          ms=round(sec * 1e3, 4), storage=type(x.get_value(borrow=True)).__name__)
-            finally:
-                backend.compile_mode = real
-                stacked_module.compile_mode = real
         if "scan" in parts:
             from sda.engines import chunks as gpu
 
             for bs in (1, 20):
                 sda = SdA(numpy.random.RandomState(1), n_ins=784, hidden_layers_sizes=sizes, n_outs=10,
                           corruption_levels=[0.1, 0.2, 0.3])
-                fns = gpu.pretraining_chunk_functions(sda, train[0], bs)
+                fns = [gpu.pretraining_chunk_function(sda, k, train[0], bs) for k in range(len(sizes))]
                 ft = gpu.finetune_chunk_function(sda, train[0], train[1], bs, 0.1)
                 n_batches = n_train // bs
                 for K in [int(k) for k in args.chunks.split(",")]:
