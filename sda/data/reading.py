@@ -16,7 +16,8 @@ GZIP_MAGIC = b"\x1f\x8b"
 #: a gzip file of n bytes never inflates to more than this times n.
 DEFLATE_MAX_RATIO = 1032
 
-_CHUNK = 1 << 16
+_CHUNK = 1 << 16  # compressed bytes read at a time
+_PIECE = 1 << 20  # most bytes inflated at a time: a large read costs no second copy of its size
 
 _FILE_KINDS = (
     (stat.S_ISDIR, "folder"),
@@ -151,7 +152,7 @@ class Inflater(io.RawIOBase):
         return got
 
     def _inflate_into(self, view):
-        room = min(len(view), self.max_output + 1 - self.produced)
+        room = min(len(view), self.max_output + 1 - self.produced, _PIECE)
         while True:
             if self._inflate.eof:
                 if not self._more_members():
