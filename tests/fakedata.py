@@ -1,7 +1,9 @@
 """Small MNIST-like data written as real IDX files, for tests that must not need the real MNIST,
 files that lie about their size, and the assertions every bad-data test shares."""
 
+import contextlib
 import gzip
+import signal
 import struct
 import subprocess
 import sys
@@ -125,7 +127,22 @@ def one_line_error(call, *fragments, kind=DataError):
     return message
 
 
-# ---------------------------------------------------------------- files that lie about their size
+# ---------------------------------------------------------------- special files, files that lie about their size
+
+
+@contextlib.contextmanager
+def fails_instead_of_hanging(seconds=20):
+    """A test that would hang (reading a named pipe, say) fails after ``seconds`` instead."""
+    def hung(signum, frame):
+        raise AssertionError(f"still reading after {seconds} s: the special file was opened for reading")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def gzip_bomb(path, head, n_zeros):

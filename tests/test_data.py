@@ -1,6 +1,5 @@
 """Tests for sda.data: IDX and pickle reading, the tutorial's split, downloads, bad files."""
 
-import contextlib
 import functools
 import gzip
 import hashlib
@@ -8,7 +7,6 @@ import http.server
 import io
 import os
 import pickle
-import signal
 import socket
 import struct
 import sys
@@ -32,10 +30,10 @@ from sda.data import (
 )
 from sda.data import idx
 from sda.data.idx import IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC
-from sda.errors import DataError, UsageError
+from sda.errors import UsageError
 
-from fakedata import (TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS, gzip_bomb, idx_bytes, make_arrays,
-                      one_line_error, peak_memory, write_idx, write_mnist)
+from fakedata import (TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS, fails_instead_of_hanging, gzip_bomb,
+                      idx_bytes, make_arrays, one_line_error, peak_memory, write_idx, write_mnist)
 
 
 def md5_table(folder):
@@ -522,20 +520,6 @@ def test_pickle_of_examples_without_values(tmp_path):
 # --------------------------------------------------------------------------
 # Files that are not what they claim: special files, decompression bombs
 # --------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def fails_instead_of_hanging(seconds=20):
-    def hung(signum, frame):
-        raise AssertionError(f"still reading after {seconds} s: the special file was opened for reading")
-
-    previous = signal.signal(signal.SIGALRM, hung)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 @pytest.mark.parametrize("special", ["fifo", "/dev/zero"])

@@ -83,12 +83,6 @@ def open_regular(path):
     return os.fdopen(fd, "rb")
 
 
-def read_bytes(path):
-    """All the bytes of a regular file."""
-    with open_regular(path) as stream:
-        return stream.read()
-
-
 class Inflater(io.RawIOBase):
     """The bytes of an open file, gunzipped on the fly when it is gzip (told by
     its first bytes, not its name), a piece at a time.
