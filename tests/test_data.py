@@ -561,6 +561,10 @@ def test_idx_declaring_more_than_the_memory(tmp_path, monkeypatch):
 
 def test_idx_with_a_damaged_gzip_end(tmp_path, arrays):
     path = write_idx(tmp_path / "x-idx3-ubyte.gz", arrays[TRAIN_IMAGES])
+    whole = path.read_bytes()
+    path.write_bytes(whole[:12])  # the gzip header only
+    one_line_data_error(lambda: read_idx(path), path, "truncated gzip")
+    path.write_bytes(whole)
     path.write_bytes(path.read_bytes()[:-4])  # its length field is missing: the data itself is complete
     one_line_data_error(lambda: read_idx(path), path, "truncated gzip")
     blob = bytearray(write_idx(path, arrays[TRAIN_IMAGES]).read_bytes())

@@ -123,6 +123,8 @@ class Inflater(io.RawIOBase):
 
     def readinto(self, buffer):
         view = memoryview(buffer).cast("B")
+        if not len(view):  # zlib reads a limit of 0 as no limit
+            return 0
         if not self.compressed:
             count = self._stream.readinto(view)
         else:
