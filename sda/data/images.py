@@ -45,7 +45,7 @@ _UNREADABLE = "replace it with a PNG or JPEG file"
 
 
 @contextlib.contextmanager
-def open_image(path, expected_shape=None, reference=None, max_pixels=MAX_PIXELS):
+def open_image(path, expected_shape=None, reference=None):
     """The Pillow image of ``path``, opened but not decoded, its size checked.
 
     :param expected_shape: ``(rows, cols)`` the image must have (the first
@@ -61,14 +61,14 @@ def open_image(path, expected_shape=None, reference=None, max_pixels=MAX_PIXELS)
                 image = Image.open(stream)
         except Image.DecompressionBombError as error:
             raise DataError(f"{path} claims more pixels than Pillow will decode ({reason(error)}): "
-                            f"images of at most {max_pixels} pixels are read; shrink it") from None
+                            f"images of at most {MAX_PIXELS} pixels are read; shrink it") from None
         except Exception as error:  # Pillow raises many kinds on a damaged or foreign file
             raise DataError(f"{path} is not an image file Pillow can read ({reason(error)}): "
                             f"{_UNREADABLE}") from error
         with image:
             width, height = image.size
-            if width * height > max_pixels:
-                raise DataError(f"{path} is {width}x{height} pixels (width x height), more than the {max_pixels} "
+            if width * height > MAX_PIXELS:
+                raise DataError(f"{path} is {width}x{height} pixels (width x height), more than the {MAX_PIXELS} "
                                 "pixels an image may have here: shrink it")
             if expected_shape is not None and (height, width) != tuple(expected_shape):
                 h0, w0 = expected_shape
