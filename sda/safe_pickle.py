@@ -80,6 +80,13 @@ def _latin1_bytes(text, encoding):
     return text.encode("latin1")
 
 
+def _empty_bytes(*args):
+    """... and empty ``bytes`` (an empty array's data) as ``bytes()``; ``bytes(n)`` would allocate n bytes."""
+    if args:
+        raise pickle.UnpicklingError("it calls bytes(...) with arguments, not as pickle writes empty bytes")
+    return b""
+
+
 #: What NumPy arrays, dtypes and scalars are pickled as, at every protocol, by
 #: NumPy 1 (``numpy.core``) and NumPy 2 (``numpy._core``) alike.
 NUMPY_ARRAYS = {
@@ -92,6 +99,8 @@ NUMPY_ARRAYS = {
     "numpy.core.numeric._frombuffer": _frombuffer,
     "numpy._core.numeric._frombuffer": _frombuffer,
     "_codecs.encode": _latin1_bytes,
+    "__builtin__.bytes": _empty_bytes,
+    "builtins.bytes": _empty_bytes,
 }
 
 

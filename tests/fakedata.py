@@ -1,8 +1,14 @@
 """Small MNIST-like data written as real IDX files, for tests that must not need the real MNIST,
-and the assertion every bad-data test shares."""
+files that lie about their size, and the assertions every bad-data test shares."""
 
+import contextlib
 import gzip
+import signal
 import struct
+import subprocess
+import sys
+import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -119,3 +125,73 @@ def one_line_error(call, *fragments, kind=DataError):
     for fragment in fragments:
         assert str(fragment) in message, message
     return message
+
+
+# ---------------------------------------------------------------- special files, files that lie about their size
+
+
+@contextlib.contextmanager
+def fails_instead_of_hanging(seconds=20):
+    """A test that would hang (reading a named pipe, say) fails after ``seconds`` instead."""
+    def hung(signum, frame):
+        raise AssertionError(f"still reading after {seconds} s: the special file was opened for reading")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def gzip_bomb(path, head, n_zeros):
+    """A gzip file of ``head`` followed by ``n_zeros`` zero bytes (a multiple of 16 MiB), about
+    1000 times smaller: members of 16 MiB of zeros, compressed once and repeated."""
+    piece = 1 << 24
+    member = gzip.compress(bytes(piece), mtime=0)
+    with open(path, "wb") as out:
+        out.write(gzip.compress(head, mtime=0))
+        for _ in range(n_zeros // piece):
+            out.write(member)
+    return path
+
+
+def png_claiming(path, width, height):
+    """A valid grey PNG of ``width`` x ``height`` black pixels, written a row at a time: a small file
+    that decodes to ``width * height`` bytes."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    deflate, row, body = zlib.compressobj(9), bytes(width + 1), []  # each row: filter byte 0, then pixels
+    for _ in range(height):
+        body.append(deflate.compress(row))
+    body.append(deflate.flush())
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit grey
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", b"".join(body))
+                     + chunk(b"IEND", b""))
+    return path
+
+
+PEAK_SCRIPT = """
+import resource, sys
+sys.path.insert(0, {root!r})
+{imports}
+from sda.errors import DataError
+try:
+    {call}
+    print("accepted")
+except DataError as error:
+    print("refused:", error)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)  # kB on Linux
+"""
+
+
+def peak_memory(imports, call):
+    """Run ``call`` in a fresh interpreter; return (its first output line, its peak memory in bytes)."""
+    root = str(Path(__file__).resolve().parent.parent)
+    code = PEAK_SCRIPT.format(root=root, imports=imports, call=call)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    outcome, peak = result.stdout.strip().splitlines()
+    return outcome, int(peak) * 1024

@@ -9,6 +9,7 @@ import os
 import pickle
 import socket
 import struct
+import sys
 import threading
 from pathlib import Path
 
@@ -27,10 +28,12 @@ from sda.data import (
     read_idx,
     resolve_dataset,
 )
+from sda.data import idx
 from sda.data.idx import IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC
-from sda.errors import DataError, UsageError
+from sda.errors import UsageError
 
-from fakedata import TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS, idx_bytes, make_arrays, one_line_error, write_idx, write_mnist
+from fakedata import (TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS, fails_instead_of_hanging, gzip_bomb,
+                      idx_bytes, make_arrays, one_line_error, peak_memory, write_idx, write_mnist)
 
 
 def md5_table(folder):
@@ -492,6 +495,119 @@ def test_truncated_pickle(tmp_path):
     path = write_pickle(tmp_path / "mnist.pkl.gz", pickled_splits())
     path.write_bytes(path.read_bytes()[:5000])
     one_line_data_error(lambda: load_mnist_arrays(path), path, "truncated")
+
+
+def test_idx_file_with_no_images(tmp_path):
+    folder = write_mnist(tmp_path / "mnist", make_arrays())
+    write_idx(folder / TEST_IMAGES, np.zeros((0, 28, 28)))
+    write_idx(folder / TEST_LABELS, np.zeros(0))
+    one_line_data_error(lambda: load_mnist_arrays(folder, download=False), TEST_IMAGES, "no images")
+
+
+@pytest.mark.parametrize("shape", [(60, 0, 0), (60, 28, 0)])
+def test_idx_images_of_no_pixel(tmp_path, shape):
+    folder = write_mnist(tmp_path / "mnist", make_arrays())
+    write_idx(folder / TRAIN_IMAGES, np.zeros(shape))
+    one_line_data_error(lambda: load_mnist_arrays(folder, download=False), TRAIN_IMAGES, f"{shape[1]} x {shape[2]}",
+                        "at least 1 x 1")
+
+
+def test_pickle_of_examples_without_values(tmp_path):
+    path = write_pickle(tmp_path / "mnist.pkl.gz", _replace(0, x=np.zeros((30, 0), dtype=np.float32)))
+    one_line_data_error(lambda: load_mnist_arrays(path), path, "no values", "at least one value")
+
+
+# --------------------------------------------------------------------------
+# Files that are not what they claim: special files, decompression bombs
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("special", ["fifo", "/dev/zero"])
+@pytest.mark.parametrize("name", [TRAIN_LABELS, "mnist.pkl.gz", "mnist.pkl", "d.npz"])
+def test_a_special_file_is_refused_without_being_read(tmp_path, mnist_dir, special, name):
+    in_idx_folder = name in MNIST_FILES
+    target = (mnist_dir if in_idx_folder else tmp_path) / name
+    target.unlink(missing_ok=True)
+    if special == "fifo":
+        os.mkfifo(target)  # opened for reading, it would block until someone writes to it
+        kind = "named pipe (FIFO)"
+    else:
+        if not os.path.exists(special):
+            pytest.skip(f"no {special} here")
+        target.symlink_to(special)  # a device never ends: reading it would fill the memory
+        kind = "character device"
+    with fails_instead_of_hanging():
+        one_line_data_error(lambda: load_mnist_arrays(mnist_dir if in_idx_folder else target, download=False),
+                            target, kind, "not a regular file")
+
+
+def test_idx_gzip_that_inflates_past_its_declared_size(tmp_path):
+    path = gzip_bomb(tmp_path / "x-idx3-ubyte.gz", IDX_HEADER_10, 1 << 28)
+    assert path.stat().st_size < 1 << 20
+    one_line_data_error(lambda: read_idx(path), path, "holds more than", "10 x 28 x 28 = 7840 bytes")
+
+
+def test_idx_declaring_more_than_its_compressed_bytes_can_hold(tmp_path):
+    path = tmp_path / "x-idx3-ubyte.gz"
+    path.write_bytes(gzip.compress(struct.pack(">BBBBIII", 0, 0, 8, 3, 60000, 280, 280) + bytes(1000), mtime=0))
+    one_line_data_error(lambda: read_idx(path), path, "60000 x 280 x 280", "more than its", "compressed bytes")
+
+
+def test_idx_declaring_more_than_the_memory(tmp_path, monkeypatch):
+    monkeypatch.setattr(idx, "memory_size", lambda: 1000)
+    path = write_idx(tmp_path / "x-idx3-ubyte.gz", np.zeros((2, 28, 28)))
+    one_line_data_error(lambda: read_idx(path), path, "1568 bytes", "1000 bytes of memory")
+
+
+def test_idx_with_a_damaged_gzip_end(tmp_path, arrays):
+    path = write_idx(tmp_path / "x-idx3-ubyte.gz", arrays[TRAIN_IMAGES])
+    whole = path.read_bytes()
+    path.write_bytes(whole[:12])  # the gzip header only
+    one_line_data_error(lambda: read_idx(path), path, "truncated gzip")
+    path.write_bytes(whole)
+    path.write_bytes(path.read_bytes()[:-4])  # its length field is missing: the data itself is complete
+    one_line_data_error(lambda: read_idx(path), path, "truncated gzip")
+    blob = bytearray(write_idx(path, arrays[TRAIN_IMAGES]).read_bytes())
+    blob[-8] ^= 0xFF  # a wrong checksum
+    path.write_bytes(bytes(blob))
+    one_line_data_error(lambda: read_idx(path), path, "damaged gzip")
+
+
+def test_idx_of_concatenated_gzip_members(tmp_path, arrays):
+    raw = idx_bytes(arrays[TRAIN_LABELS])
+    path = tmp_path / "labels.gz"
+    path.write_bytes(gzip.compress(raw[:10], mtime=0) + gzip.compress(raw[10:], mtime=0) + bytes(8))
+    np.testing.assert_array_equal(read_idx(path), arrays[TRAIN_LABELS])
+
+
+def test_pickle_that_inflates_too_far(tmp_path):
+    path = gzip_bomb(tmp_path / "mnist.pkl.gz", PICKLE_OF_ONE_GIB, 1 << 28)
+    one_line_data_error(lambda: load_mnist_arrays(path), path, "inflates to more than 64 times")
+
+
+IDX_HEADER_10 = struct.pack(">BBBBIII", 0, 0, 8, 3, 10, 28, 28)  # 10 images of 28 x 28: 7840 bytes
+PICKLE_OF_ONE_GIB = pickle.PROTO + b"\x04" + pickle.BINBYTES8 + struct.pack("<Q", 1 << 30)  # then the bytes
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="ru_maxrss is in kB on Linux")
+@pytest.mark.parametrize("kind", ["idx", "pickle"])
+def test_a_gzip_bomb_costs_no_memory(tmp_path, arrays, kind):
+    if kind == "idx":
+        bomb = gzip_bomb(tmp_path / "bomb-idx3-ubyte.gz", IDX_HEADER_10, 1 << 30)
+        valid = write_idx(tmp_path / "valid-idx3-ubyte.gz", arrays[TEST_IMAGES][:10])
+        imports, call, accepted = "from sda.data import read_idx", "read_idx({!r})", 7840
+    else:
+        bomb = gzip_bomb(tmp_path / "mnist.pkl.gz", PICKLE_OF_ONE_GIB, 1 << 30)
+        (tmp_path / "valid").mkdir()
+        valid = write_pickle(tmp_path / "valid" / "mnist.pkl.gz", pickled_splits())
+        imports, call = "from sda.data import load_mnist_arrays", "load_mnist_arrays({!r})"
+        accepted = 64 * bomb.stat().st_size  # what the pickle may inflate to
+    assert bomb.stat().st_size < 2 << 20  # a gigabyte, compressed a thousand times
+    outcome, baseline = peak_memory(imports, call.format(str(valid)))
+    assert outcome == "accepted"
+    outcome, peak = peak_memory(imports, call.format(str(bomb)))
+    assert outcome.startswith("refused:")
+    assert peak - baseline < 2 * accepted + (16 << 20), (peak, baseline)
 
 
 # --------------------------------------------------------------------------

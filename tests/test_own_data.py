@@ -1,19 +1,23 @@
 """Datasets beyond MNIST: IDX files of any image size, .npz, folders of images; --rescale;
-train_da.py's filters at the data's own image size; bad inputs, one clear line each."""
+train_da.py's filters at the data's own image size; image files of every mode; bad inputs, one
+clear line each, special files and image bombs among them."""
 
+import io
+import os
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from sda.data import SPLIT_SEED, Splits, image_shape_for, load_mnist_arrays, read_image_files
-from sda.errors import DataError
+from sda.data import SPLIT_SEED, Splits, image_shape_for, load_mnist_arrays, npz, read_image_files
+from sda.data.preprocess import image_to_mnist
 
-from fakedata import (TEST_IMAGES, one_line_error, make_toy_images, write_idx, write_idx_dataset,
-                      write_image_folder)
+from fakedata import (TEST_IMAGES, fails_instead_of_hanging, make_toy_images, one_line_error, peak_memory,
+                      png_claiming, write_idx, write_idx_dataset, write_image_folder)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -226,6 +230,14 @@ BAD_DATA = {
     "npz too small to carve": npz_case(train_x=X[:5], train_y=Y[:5], _fragments=("5 training examples", "6")),
     "npz label_names too short": npz_case(train_x=X, train_y=Y, label_names=np.array(["a", "b"]),
                                           _fragments=("up to 2", "2 names")),
+    "npz x of no column": npz_case(train_x=X[:, :0], train_y=Y, _fragments=("train_x", "(12, 0)", "at least one")),
+    "npz images of no pixel": npz_case(train_x=np.zeros((12, 3, 0)), train_y=Y,
+                                       _fragments=("train_x", "(12, 3, 0)", "at least one")),
+    "npz empty train set": npz_case(train_x=X[:0], train_y=Y[:0], _fragments=("train_x", "no example")),
+    "npz empty valid set": npz_case(train_x=X, train_y=Y, valid_x=X[:0], valid_y=Y[:0],
+                                    _fragments=("valid_x", "no example", "leave out valid_x and valid_y")),
+    "npz empty test set": npz_case(train_x=X, train_y=Y, test_x=X[:0], test_y=Y[:0],
+                                   _fragments=("test_x", "no example", "leave out test_x and test_y")),
 }
 
 
@@ -268,6 +280,159 @@ def test_bad_data_through_the_scripts_has_no_traceback(tmp_path):
         assert result.returncode == 1, result.stderr
         assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
         assert "odd.png" in result.stderr and "same size" in result.stderr
+
+
+def npz_with_lying_header(path, declared_shape):
+    """A .npz whose train_x header declares ``declared_shape`` but holds 12 x 4 float64 values."""
+    np.savez(path, train_x=X, train_y=Y)
+    with zipfile.ZipFile(path) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    header = np.lib.format.header_data_from_array_1_0(X)
+    header["shape"] = declared_shape
+    stream = io.BytesIO()
+    np.lib.format.write_array_header_1_0(stream, header)
+    members["train_x.npy"] = stream.getvalue() + X.tobytes()
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return path
+
+
+def test_npz_declaring_more_than_it_holds_is_refused_before_reading(tmp_path):
+    path = npz_with_lying_header(tmp_path / "d.npz", (2 ** 20, 2 ** 20))  # 8 TiB
+    one_line_error(lambda: load_mnist_arrays(path), path, "train_x.npy", "(1048576, 1048576)", "holds 384 bytes")
+
+
+def test_npz_declaring_more_than_the_memory(tmp_path, monkeypatch):
+    monkeypatch.setattr(npz, "memory_size", lambda: 100)
+    path = save_npz(tmp_path / "d.npz", train_x=X, train_y=Y)
+    one_line_error(lambda: load_mnist_arrays(path), path, "declares 480 bytes", "100 bytes of memory")
+
+
+# --------------------------------------------------------------------------- image files: modes, special files, bombs
+
+
+def grey_of(path):
+    x, shape = read_image_files([path], dtype="float64")
+    return x.reshape(shape)
+
+
+def saved(tmp_path, image, name, **options):
+    path = tmp_path / name
+    image.save(path, **options)
+    return path
+
+
+def palette_image(transparency=None):
+    image = Image.fromarray(np.array([[0, 1, 2]], dtype=np.uint8), mode="P")
+    image.putpalette([255, 0, 0, 0, 0, 0, 255, 255, 255])  # 0 red, 1 black, 2 white
+    if transparency is not None:
+        image.info["transparency"] = transparency
+    return image
+
+
+def test_grey_and_bilevel_images(tmp_path):
+    np.testing.assert_array_equal(grey_of(saved(tmp_path, Image.fromarray(np.array([[0, 51, 255]], np.uint8)),
+                                                "l.png")), [[0, 0.2, 1]])
+    bilevel = Image.fromarray(np.array([[False, True, True]]))
+    assert bilevel.mode == "1"
+    np.testing.assert_array_equal(grey_of(saved(tmp_path, bilevel, "one.png")), [[0, 1, 1]])
+
+
+def test_colour_is_its_luma(tmp_path):
+    rgb = np.array([[[255, 0, 0], [0, 255, 0], [0, 0, 255], [51, 51, 51]]], np.uint8)
+    np.testing.assert_allclose(grey_of(saved(tmp_path, Image.fromarray(rgb), "rgb.png")),
+                               [[0.299, 0.587, 0.114, 0.2]], rtol=1e-12)
+    assert grey_of(saved(tmp_path, Image.fromarray(rgb), "rgb.png"))[0, 3] == 0.2  # grey as RGB reads exactly
+    for name in ("p.png", "p.gif", "p.bmp"):
+        np.testing.assert_allclose(grey_of(saved(tmp_path, palette_image(), name)), [[0.299, 0, 1]], rtol=1e-12)
+    cmyk = Image.new("CMYK", (4, 1))
+    for i, ink in enumerate([(0, 0, 0, 0), (0, 0, 0, 255), (255, 0, 0, 0), (0, 0, 0, 51)]):
+        cmyk.putpixel((i, 0), ink)  # white paper, black, cyan = green + blue, 20 % black
+    np.testing.assert_allclose(grey_of(saved(tmp_path, cmyk, "cmyk.tif")), [[1, 0, 0.587 + 0.114, 0.8]],
+                               rtol=1e-12)
+
+
+def test_transparency_reads_as_the_white_background(tmp_path):
+    rgba = np.array([[[0, 0, 0, 0], [0, 0, 0, 255], [255, 255, 255, 0], [0, 0, 0, 51], [255, 0, 0, 255]]], np.uint8)
+    np.testing.assert_allclose(grey_of(saved(tmp_path, Image.fromarray(rgba), "rgba.png")),
+                               [[1, 0, 1, 0.8, 0.299]], rtol=1e-12)
+    la = Image.fromarray(np.array([[[0, 0], [0, 255], [102, 255], [0, 51]]], np.uint8), mode="LA")
+    np.testing.assert_allclose(grey_of(saved(tmp_path, la, "la.png")), [[1, 0, 0.4, 0.8]], rtol=1e-12)
+    # a palette whose black is transparent: a black digit drawn on a transparent page reads as white
+    for name in ("pt.png", "pt.gif"):
+        np.testing.assert_allclose(grey_of(saved(tmp_path, palette_image(transparency=1), name,
+                                                 transparency=1)), [[0.299, 1, 1]], rtol=1e-12)
+    grey_with_key = Image.fromarray(np.array([[0, 7, 255]], np.uint8))
+    np.testing.assert_array_equal(grey_of(saved(tmp_path, grey_with_key, "lt.png", transparency=7)), [[0, 1, 1]])
+
+
+def test_deep_images_keep_their_depth(tmp_path):
+    sixteen = Image.fromarray(np.array([[0, 32768, 65535]], np.uint16))
+    assert sixteen.mode == "I;16"  # Pillow's 8-bit conversion would clip 32768 to white
+    np.testing.assert_allclose(grey_of(saved(tmp_path, sixteen, "16.png")), [[0, 32768 / 65535, 1]], rtol=1e-12)
+    pgm = tmp_path / "16.pgm"
+    pgm.write_bytes(b"P5\n3 1\n65535\n" + np.array([0, 1000, 65535], ">u2").tobytes())
+    assert Image.open(pgm).mode == "I"
+    np.testing.assert_allclose(grey_of(pgm), [[0, 1000 / 65535, 1]], rtol=1e-12)
+    integers = Image.fromarray(np.array([[0, 2 ** 30, 2 ** 31 - 1]], np.int32))
+    assert integers.mode == "I"
+    np.testing.assert_allclose(grey_of(saved(tmp_path, integers, "32.tif")), [[0, 2 ** 30 / (2 ** 31 - 1), 1]],
+                               rtol=1e-12)
+    floats = Image.fromarray(np.array([[0, 0.25, 1]], np.float32))
+    np.testing.assert_array_equal(grey_of(saved(tmp_path, floats, "f.tif")), [[0, 0.25, 1]])
+
+
+@pytest.mark.parametrize("levels, fragment", [
+    (np.array([[0, -5, 7]], np.int32), "integer levels"),
+    (np.array([[0, 2, 1]], np.float32), "floating-point levels"),
+    (np.array([[0, np.nan, 1]], np.float32), "floating-point levels"),
+])
+def test_levels_outside_black_to_white_are_refused(tmp_path, levels, fragment):
+    path = saved(tmp_path, Image.fromarray(levels), "out.tif")
+    one_line_error(lambda: grey_of(path), path, fragment, "outside the range from black to white")
+
+
+def test_a_transparent_digit_is_prepared_as_a_digit(tmp_path):
+    ink = np.zeros((40, 30, 4), np.uint8)
+    ink[8:32, 12:18, 3] = 255  # an opaque black stroke on a transparent page
+    x = image_to_mnist(saved(tmp_path, Image.fromarray(ink), "one.png")).reshape(28, 28)
+    assert x.max() > 0.9 and x[0].max() == 0 and x[:, 0].max() == 0  # white on black, like MNIST
+
+
+def test_an_image_that_claims_too_many_pixels_is_refused_before_decoding(tmp_path):
+    bomb = png_claiming(tmp_path / "bomb.png", 13000, 13000)
+    assert bomb.stat().st_size < 1 << 20
+    one_line_error(lambda: read_image_files([bomb]), bomb, "13000x13000", "shrink it")
+    one_line_error(lambda: image_to_mnist(bomb), bomb, "13000x13000")
+
+
+def test_image_sizes_are_compared_before_decoding(tmp_path):
+    root = write_image_folder(tmp_path / "imgs", n_per_class=2)
+    png_claiming(root / "train" / "1" / "huge.png", 8000, 8000)  # within the limit, but not the others' size
+    one_line_error(lambda: load_mnist_arrays(root), "huge.png", "8000x8000", "same size")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="ru_maxrss is in kB on Linux")
+def test_an_image_bomb_costs_no_memory(tmp_path):
+    bomb = png_claiming(tmp_path / "bomb.png", 13000, 13000)  # 169 million pixels
+    small = png_claiming(tmp_path / "small.png", 10, 10)
+    outcome, baseline = peak_memory("from sda.data import read_image_files", f"read_image_files([{str(small)!r}])")
+    assert outcome == "accepted"
+    outcome, peak = peak_memory("from sda.data import read_image_files", f"read_image_files([{str(bomb)!r}])")
+    assert outcome.startswith("refused:") and "13000x13000" in outcome
+    assert peak - baseline < 16 << 20, (peak, baseline)
+
+
+@pytest.mark.parametrize("where", ["folder", "file", "mnist"])
+def test_a_fifo_named_like_an_image_is_refused_without_being_read(tmp_path, where):
+    root = write_image_folder(tmp_path / "imgs", n_per_class=2)
+    fifo = root / "train" / "1" / "fifo.png"
+    os.mkfifo(fifo)
+    call = {"folder": lambda: load_mnist_arrays(root), "file": lambda: read_image_files([fifo]),
+            "mnist": lambda: image_to_mnist(fifo)}[where]
+    with fails_instead_of_hanging():
+        one_line_error(call, fifo, "named pipe (FIFO)", "not a regular file")
 
 
 # --------------------------------------------------------------------------- train_da.py on other image sizes

@@ -20,6 +20,7 @@ SAMPLE = (
     np.asfortranarray(np.arange(6, dtype=np.int64).reshape(2, 3)),
     np.array(["a", "bc"]),
     np.array([1, "two", None], dtype=object),
+    np.zeros((0, 3), dtype=np.float32),
     [np.float32(0.5), np.int64(-3), np.bool_(True)],
     {"bytes": b"\x00\xff", "text": "é", "nested": (1, 2.5, None)},
 )
@@ -29,12 +30,12 @@ SAMPLE = (
 def test_numpy_arrays_and_containers_load_at_every_protocol(protocol):
     got = load(pickle.dumps(SAMPLE, protocol=protocol))
     assert len(got) == len(SAMPLE)
-    for a, b in zip(got[:4], SAMPLE[:4]):
+    for a, b in zip(got[:5], SAMPLE[:5]):
         assert a.dtype == b.dtype and a.shape == b.shape
         np.testing.assert_array_equal(a, b)
     assert got[1].flags.f_contiguous
-    assert [type(v) for v in got[4]] == [np.float32, np.int64, np.bool_] and got[4] == SAMPLE[4]
-    assert got[5] == SAMPLE[5]
+    assert [type(v) for v in got[5]] == [np.float32, np.int64, np.bool_] and got[5] == SAMPLE[5]
+    assert got[6] == SAMPLE[6]
 
 
 class RunsCode:
@@ -79,6 +80,7 @@ _NUMPY_RECONSTRUCT = np.empty(0).__reduce__()[0]
     Reduces(np.ndarray, (2 ** 40,), "u1"),  # ndarray(shape) would allocate a terabyte
     Reduces(_NUMPY_RECONSTRUCT, np.ndarray, (2 ** 40,), b"b"),
     Reduces(_NUMPY_RECONSTRUCT, np.dtype, (0,), b"b"),  # only arrays are reconstructed
+    Reduces(bytes, 2 ** 40),  # bytes(n) would allocate n bytes
 ])
 def test_numpy_cannot_be_made_to_allocate_or_build_other_types(reduced):
     with pytest.raises(pickle.UnpicklingError) as info:

@@ -37,14 +37,23 @@ Every problem the user can put right raises :class:`~sda.errors.DataError` (or
 :class:`~sda.errors.UsageError` for a bad argument) with a one-line message
 saying what is wrong and what to do.
 
+No data file is trusted (:mod:`sda.data.reading`): only regular files are
+read (a named pipe or a device is refused before it is opened); what a format
+declares (an IDX header's sizes, a .npz array's shape, an image's pixels) is
+checked against the file and the machine's memory before anything is inflated
+or decoded, and inflating stops where the declared data ends; a pickle builds
+NumPy arrays and plain containers only (:mod:`sda.safe_pickle`).
+
 One module per concept: :mod:`~sda.data.download` (the official files, their
 mirrors and a verified download), :mod:`~sda.data.reading` (a data file's
-bytes), :mod:`~sda.data.idx`, :mod:`~sda.data.tutorial_pickle`,
+bytes, within bounds), :mod:`~sda.data.idx`, :mod:`~sda.data.tutorial_pickle`,
 :mod:`~sda.data.npz` and :mod:`~sda.data.image_folder` (the four formats),
+:mod:`~sda.data.images` (an image file as grey levels),
 :mod:`~sda.data.splits` (the three (x, y) pairs and what a format knows about
-them), :mod:`~sda.data.preprocess` (mapping data onto [0, 1]) and
-:mod:`~sda.data.datasets` (choosing the reader, the checks every format
-passes, :func:`load_mnist_arrays` and :func:`load_data`).
+them), :mod:`~sda.data.preprocess` (mapping data onto [0, 1]: rescaling, image
+files prepared as MNIST digits) and :mod:`~sda.data.datasets` (choosing the
+reader, the checks every format passes, :func:`load_mnist_arrays` and
+:func:`load_data`).
 """
 
 from .datasets import DEFAULT_DATA_DIR, Datasets, load_data, load_mnist_arrays, resolve_dataset

@@ -176,7 +176,10 @@ def _check_sizes(path, pairs):
         if len(x) != len(y):
             raise DataError(f"{path}: its {split} set has {len(x)} examples but {len(y)} labels; they must match")
         if len(x) == 0:
-            raise DataError(f"{path}: its {split} set is empty")
+            raise DataError(f"{path}: its {split} set is empty: give it examples")
+        if x.shape[1] == 0:
+            raise DataError(f"{path}: its {split} examples have no values (x of shape {x.shape}): "
+                            "give each example at least one value (pixel)")
         widths.add(x.shape[1])
     if len(widths) > 1:
         raise DataError(f"{path}: its sets have different numbers of pixels per example ({sorted(widths)})")

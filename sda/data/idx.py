@@ -51,6 +51,8 @@ def read_idx(path, magic=None):
                     else "is not a gzip file (an HTML error page saved under that name?)")
             raise DataError(f"{path} {what}: {hint}")
         start = data.read_exactly(4)
+        if len(start) < 4 and not data.finished:
+            raise DataError(f"{path} is a truncated gzip file (its end is missing): {hint}")
         if len(start) < 4 or start[:2] != b"\0\0" or start[2] != _IDX_UBYTE or start[3] == 0:
             begins = f"starts with 0x{start.hex()}" if start else "is empty"
             raise DataError(f"{path} is not an IDX file of unsigned bytes (it {begins}): {hint}")

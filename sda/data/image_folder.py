@@ -6,7 +6,7 @@ import re
 import numpy
 
 from ..errors import DataError
-from .reading import reason
+from .images import read_grey
 from .splits import SPLIT_NAMES, SPLIT_SEED, Splits, carve
 
 #: The image files an image folder may hold (grey levels are taken from any mode Pillow reads).
@@ -19,8 +19,8 @@ def read_image_folder(folder, dtype, download):
     ``<split>`` is ``train`` (required), ``valid`` and ``test`` (optional:
     carved out of the training set when absent, see :func:`~sda.data.splits.carve`).  Images
     are PNG, JPEG, BMP, GIF or TIFF files (:data:`IMAGE_SUFFIXES`); each
-    becomes its grey levels / 255 (any colour is converted to grey); all must
-    have the same size.  Files and folders whose name starts with a dot are
+    becomes its grey levels in [0, 1] (any mode, colour and transparency as
+    :mod:`sda.data.images` reads them); all must have the same size.  Files and folders whose name starts with a dot are
     ignored.
 
     Labels are the label folders' names: when every name is a whole number
@@ -80,7 +80,7 @@ def _list_image_split(split_dir):
 
 
 def read_image_files(paths, dtype="float32"):
-    """Grey levels / 255 of image files that all have the same size, as the
+    """Grey levels in [0, 1] of image files that all have the same size, as the
     image-folder format reads them: ``(x, (rows, cols))`` with x of shape
     ``(n, rows * cols)``."""
     x, reference = _read_same_size_images(list(paths), numpy.dtype(dtype), None)
@@ -88,30 +88,21 @@ def read_image_files(paths, dtype="float32"):
 
 
 def _read_same_size_images(paths, dtype, reference):
-    """Read ``paths`` as grey levels / 255; ``reference`` = (path, (rows, cols)) they must match
-    (the first image's when None).  Returns ``(x, reference)``."""
-    from PIL import Image
+    """Read ``paths`` as grey levels in [0, 1]; ``reference`` = (path, (rows, cols)) they must match
+    (the first image's when None).  Returns ``(x, reference)``.
 
+    Each image's size is checked before it is decoded, so memory never holds
+    more than ``x`` and one image, whatever the files claim."""
     if not paths:
         raise DataError("no image files given")
     x = None
     for i, path in enumerate(paths):
-        try:
-            with Image.open(path) as image:
-                grey = numpy.asarray(image.convert("L"), dtype=numpy.uint8)
-        except Exception as error:  # Pillow raises many kinds on a damaged or foreign file
-            if isinstance(error, MemoryError):
-                raise
-            raise DataError(f"{path} is not an image file Pillow can read ({reason(error)}): "
-                            "remove it or replace it with a PNG or JPEG file") from error
         if reference is None:
+            grey = read_grey(path)
             reference = (path, grey.shape)
-        elif grey.shape != reference[1]:
-            (h0, w0), (h1, w1) = reference[1], grey.shape
-            raise DataError(f"{reference[0]} is {w0}x{h0} pixels (width x height) but {path} is {w1}x{h1}: "
-                            "all images must have the same size; resize them to one size")
+        else:
+            grey = read_grey(path, expected_shape=reference[1], reference=reference[0])
         if x is None:
             x = numpy.empty((len(paths), grey.size), dtype=dtype)
         x[i] = grey.reshape(-1)
-    x /= dtype.type(255)
     return x, reference

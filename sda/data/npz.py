@@ -1,12 +1,13 @@
 """Datasets stored as a ``.npz`` of named arrays."""
 
+import math
 import zipfile
 import zlib
 
 import numpy
 
 from ..errors import DataError
-from .reading import reason
+from .reading import memory_size, open_regular, reason
 from .splits import SPLIT_NAMES, Splits, as_labels, carve, kind_name
 
 #: The arrays a dataset .npz may hold.
@@ -14,6 +15,8 @@ NPZ_KEYS = ("train_x", "train_y", "valid_x", "valid_y", "test_x", "test_y", "lab
 
 _NPZ_LAYOUT = "train_x, train_y and optionally valid_x, valid_y, test_x, test_y, label_names"
 _NPZ_LABEL_HINT = "; store class names, if any, as label_names"
+_HOW = "write it with numpy.savez(path, train_x=..., train_y=..., ...)"
+_NPY_HEADER_READERS = {(1, 0): numpy.lib.format.read_array_header_1_0, (2, 0): numpy.lib.format.read_array_header_2_0}
 
 
 def read_npz(path, dtype, download):
@@ -63,29 +66,54 @@ def read_npz(path, dtype, download):
 
 
 def _load_npz(path):
-    """All arrays of a ``.npz``, read without unpickling anything."""
-    how = "write it with numpy.savez(path, train_x=..., train_y=..., ...)"
-    try:
-        loaded = numpy.load(path, allow_pickle=False)
-    except FileNotFoundError as error:
-        raise DataError(f"{path} does not exist: give an existing .npz dataset") from error
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
-        raise DataError(f"{path} is not a readable .npz file ({reason(error)}): {how}") from error
-    if not isinstance(loaded, numpy.lib.npyio.NpzFile):
-        raise DataError(f"{path} holds a single array, not named arrays: {how}")
-    arrays = {}
-    with loaded:
-        for key in loaded.files:
-            try:
-                arrays[key] = loaded[key]
-            except ValueError as error:  # object arrays need pickle, which is never used
-                if "allow_pickle" not in str(error):
-                    raise DataError(f"{path}: its {key} cannot be read ({reason(error)}): {how}") from error
-                raise DataError(f"{path}: its {key} holds Python objects (mixed types or None?), not numbers "
-                                "or strings: store a numeric array") from error
-            except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as error:
-                raise DataError(f"{path} is truncated or damaged ({reason(error)}): {how}") from error
+    """All arrays of a ``.npz``, read without unpickling anything, and only once
+    their declared sizes are known to fit in the file and in memory."""
+    with open_regular(path) as stream:
+        try:
+            loaded = numpy.load(stream, allow_pickle=False)
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+            raise DataError(f"{path} is not a readable .npz file ({reason(error)}): {_HOW}") from error
+        if not isinstance(loaded, numpy.lib.npyio.NpzFile):
+            raise DataError(f"{path} holds a single array, not named arrays: {_HOW}")
+        arrays = {}
+        with loaded:
+            _check_declared_sizes(path, loaded.zip)
+            for key in loaded.files:
+                try:
+                    arrays[key] = loaded[key]
+                except ValueError as error:  # object arrays need pickle, which is never used
+                    if "allow_pickle" not in str(error):
+                        raise DataError(f"{path}: its {key} cannot be read ({reason(error)}): {_HOW}") from error
+                    raise DataError(f"{path}: its {key} holds Python objects (mixed types or None?), not numbers "
+                                    "or strings: store a numeric array") from error
+                except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as error:
+                    raise DataError(f"{path} is truncated or damaged ({reason(error)}): {_HOW}") from error
     return arrays
+
+
+def _check_declared_sizes(path, archive):
+    """Each array's header declares its shape: refuse, before any array is inflated, one that its
+    member of the zip file cannot hold, or arrays that all together do not fit in memory."""
+    total = 0
+    for info in archive.infolist():
+        try:
+            with archive.open(info) as member:
+                header = _NPY_HEADER_READERS.get(numpy.lib.format.read_magic(member))
+                if header is None:  # a newer .npy version: numpy.load checks it as it reads
+                    continue
+                shape, _, dtype = header(member)
+                room = info.file_size - member.tell()
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as error:
+            raise DataError(f"{path}: its {info.filename} is not a readable array ({reason(error)}): {_HOW}") from error
+        declared = math.prod(shape) * dtype.itemsize
+        if declared > room and not dtype.hasobject:
+            raise DataError(f"{path}: its {info.filename} declares an array of shape {shape} ({declared} bytes) but "
+                            f"holds {room} bytes: the file is truncated or damaged: {_HOW}")
+        total += declared
+    memory = memory_size()
+    if memory is not None and total > memory:
+        raise DataError(f"{path} declares {total} bytes of arrays, more than this machine's {memory} bytes of "
+                        "memory: use a smaller dataset or a machine with more memory")
 
 
 def _npz_examples(path, key, x, dtype):
@@ -95,6 +123,14 @@ def _npz_examples(path, key, x, dtype):
     if x.ndim < 2:
         raise DataError(f"{path}: its {key} has shape {x.shape}, expected one example per row: "
                         "(examples, pixels) or (examples, rows, cols)")
+    if len(x) == 0:
+        fix = "give it examples"
+        if key != "train_x":
+            fix += f", or leave out {key} and {key[:-1]}y (the set is then carved out of the training set)"
+        raise DataError(f"{path}: its {key} has shape {x.shape}, no example: {fix}")
+    if x[0].size == 0:
+        raise DataError(f"{path}: its {key} has shape {x.shape}, its examples hold no value: "
+                        "give each example at least one value (pixel)")
     return x.reshape(len(x), -1).astype(dtype)
 
 

@@ -4,6 +4,7 @@ digits were."""
 import numpy
 
 from ..errors import DataError, UsageError
+from .images import read_grey
 
 
 def rescale_splits(path, splits, fixed=None):
@@ -37,16 +38,11 @@ def image_to_mnist(path, side=28):
     were: grey levels, white digit on black (inverted when the background is
     light), the digit's bounding box scaled to fit 20×20 keeping its aspect
     ratio, then placed in a 28×28 frame with its centre of mass at the centre.
+    Grey levels and transparency are read as :mod:`sda.data.images` reads them.
     Returns a float vector of ``side * side`` values in [0, 1]."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
-    try:
-        with Image.open(path) as image:
-            image.load()
-            grey = numpy.asarray(image.convert("L"), dtype=numpy.float64) / 255.0
-    except (UnidentifiedImageError, OSError) as error:
-        raise DataError(f"{path} is not an image file Pillow can read ({error.__class__.__name__}): "
-                        f"give PNG, JPEG or other image files") from None
+    grey = read_grey(path)
     # MNIST digits are light on dark: a light border means a dark digit on paper
     border = numpy.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
     if border.mean() > 0.5:

@@ -16,7 +16,8 @@ GZIP_MAGIC = b"\x1f\x8b"
 #: a gzip file of n bytes never inflates to more than this times n.
 DEFLATE_MAX_RATIO = 1032
 
-_CHUNK = 1 << 16
+_CHUNK = 1 << 16  # compressed bytes read at a time
+_PIECE = 1 << 20  # most bytes inflated at a time: a large read costs no second copy of its size
 
 _FILE_KINDS = (
     (stat.S_ISDIR, "folder"),
@@ -82,12 +83,6 @@ def open_regular(path):
     return os.fdopen(fd, "rb")
 
 
-def read_bytes(path):
-    """All the bytes of a regular file."""
-    with open_regular(path) as stream:
-        return stream.read()
-
-
 class Inflater(io.RawIOBase):
     """The bytes of an open file, gunzipped on the fly when it is gzip (told by
     its first bytes, not its name), a piece at a time.
@@ -128,6 +123,8 @@ class Inflater(io.RawIOBase):
 
     def readinto(self, buffer):
         view = memoryview(buffer).cast("B")
+        if not len(view):  # zlib reads a limit of 0 as no limit
+            return 0
         if not self.compressed:
             count = self._stream.readinto(view)
         else:
@@ -151,7 +148,7 @@ class Inflater(io.RawIOBase):
         return got
 
     def _inflate_into(self, view):
-        room = min(len(view), self.max_output + 1 - self.produced)
+        room = min(len(view), self.max_output + 1 - self.produced, _PIECE)
         while True:
             if self._inflate.eof:
                 if not self._more_members():
