@@ -35,6 +35,8 @@ def parser():
     p.add_argument("--corruption-levels", type=float_list, default=d.corruption_levels,
                    help="train one dA per level, comma-separated")
     add_checkpoint_flags(p, "--output-folder")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the files of a finished run in --output-folder (else a fresh run there is refused)")
     return p
 
 

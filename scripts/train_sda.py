@@ -52,6 +52,8 @@ def parser():
     p.add_argument("--eval-batch-size", type=int, default=d.eval_batch_size,
                    help="minibatch size of validation and test (speed only; results do not change)")
     add_checkpoint_flags(p, "--output-dir")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the files of a finished run in --output-dir (else a fresh run there is refused)")
     return p
 
 

@@ -13,7 +13,8 @@ import numpy
 from .errors import DataError, UsageError
 
 # keys of a configuration that do not change a run's numbers: a resumed run may change them
-NOT_RESULT_KEYS = {"dataset", "output_dir", "output_folder", "resume", "checkpoint_every", "eval_batch_size",
+NOT_RESULT_KEYS = {"dataset", "output_dir", "output_folder", "resume", "overwrite", "checkpoint_every",
+                   "eval_batch_size",
                    "progress"}
 
 
@@ -40,10 +41,12 @@ class SdAConfig:
     resume: bool = False
     checkpoint_every: int = 1
     progress: bool = None  # None: a progress bar when stderr is a terminal
+    overwrite: bool = False  # replace a finished run's files in the output folder
     engine: str = "auto"  # kernels (fast, CPU), compiled (the tutorial's compiled functions), auto
 
     def validate(self):
         check_positive_int("--batch-size", self.batch_size)
+        check_seed(self.seed)
         from .engines import engine_names
 
         if self.engine not in engine_names():
@@ -91,9 +94,11 @@ class DAConfig:
     resume: bool = False
     checkpoint_every: int = 1
     progress: bool = None  # None: a progress bar when stderr is a terminal
+    overwrite: bool = False  # replace a finished run's files in the output folder
 
     def validate(self):
         check_positive_float("--learning-rate", self.learning_rate)
+        check_seed(self.seed)
         check_non_negative_int("--training-epochs", self.training_epochs)
         check_positive_int("--batch-size", self.batch_size)
         check_positive_int("--n-hidden", self.n_hidden)
@@ -124,6 +129,51 @@ def check_non_negative_int(flag, value):
 def check_positive_float(flag, value):
     if not numpy.isfinite(value) or value <= 0:
         raise UsageError(f"{flag} must be a number > 0, got {value!r}")
+
+
+#: NumPy's RandomState takes seeds from 0 to 2**32 - 1
+MAX_SEED = 2 ** 32 - 1
+
+
+def check_seed(value):
+    if isinstance(value, bool) or not isinstance(value, (int, numpy.integer)) or not 0 <= value <= MAX_SEED:
+        raise UsageError(f"--seed must be a whole number from 0 to {MAX_SEED}, got {value!r}")
+
+
+def available_memory():
+    """Bytes of memory this process can still use (MemAvailable), or None where unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _gib(n_bytes):
+    return f"{n_bytes / 2 ** 30:,.1f} GiB"
+
+
+def check_fits_in_memory(what, n_bytes, flag_hint):
+    """Refuses, with the estimate, work that cannot fit in the memory left (before allocating any of it)."""
+    available = available_memory()
+    if available is not None and n_bytes > available:
+        raise UsageError(f"{what} would need about {_gib(n_bytes)} of memory but {_gib(available)} is available: "
+                         f"{flag_hint}")
+
+
+def check_sda_fits_in_memory(n_ins, hidden_layers, n_outs, n_train, floatX):
+    """The SdA's parameters live in several copies at once (the model, the best so far, a checkpoint
+    being written, the kernels' check), and pretraining a layer keeps the outputs of the layers below
+    for the whole training set."""
+    itemsize = numpy.dtype(floatX).itemsize
+    sizes = [n_ins, *hidden_layers, n_outs]
+    weights = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:])) * itemsize
+    layer_inputs = n_train * max(hidden_layers) * itemsize
+    check_fits_in_memory(f"an SdA of layers {','.join(map(str, hidden_layers))} on {n_ins} inputs",
+                         4 * weights + layer_inputs, "use smaller --hidden-layers (or --n-train)")
 
 
 def check_corruption(flag, value):

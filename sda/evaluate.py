@@ -71,17 +71,24 @@ def run_evaluate(model_path, dataset=None, images=(), output_dir=None, log=print
         return None
 
     from .data import load_mnist_arrays
+    from .files import ensure_writable_dir
 
+    # checked before the evaluation, so that its work is not lost to an unwritable folder
+    output_dir = ensure_writable_dir(
+        output_dir or (model_path if os.path.isdir(model_path) else os.path.dirname(model_path) or "."),
+        "--output-dir")
     # the test set mapped onto [0, 1] as the training run mapped its data (--rescale)
     _, _, (test_x, test_y) = load_mnist_arrays(dataset, rescale=training_rescale(model_path))
     if test_x.shape[1] != sda.n_ins:
         raise DataError(f"the test images have {test_x.shape[1]} pixels but the model takes {sda.n_ins}: "
                         f"give the dataset the model was trained on")
+    if test_y.size and int(test_y.max()) >= sda.n_outs:
+        raise DataError(f"the test labels go up to {int(test_y.max())} but the model has {sda.n_outs} classes "
+                        f"(0..{sda.n_outs - 1}): give the dataset the model was trained on")
     report = evaluate_model(sda, test_x, test_y)
     matrix = numpy.array(report["confusion_matrix"])
     log("test error %f %%" % report["test_error_percent"])
     log(format_confusion(matrix))
-    output_dir = output_dir or (model_path if os.path.isdir(model_path) else os.path.dirname(model_path) or ".")
     png = save_confusion_png(matrix, os.path.join(output_dir, "confusion_matrix.png"),
                              f"Test error {report['test_error_percent']:.2f} %")
     log(f"confusion matrix written to {png}")

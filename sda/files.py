@@ -8,13 +8,36 @@ import tempfile
 from .errors import UsageError, UserError
 
 
+def _umask():
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+# files get the permissions any other program's would (mkstemp's are 0600)
+_FILE_MODE = 0o666 & ~_umask()
+
+
+def cannot_write(path, error):
+    """The one-line :class:`UserError` for an ``OSError`` raised while writing ``path``."""
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return UserError(f"no space left on the disk while writing {path}: free some space; "
+                         f"the previous copy of the file, if any, is intact")
+    return UserError(f"cannot write {path} ({error.strerror or error}): check that its folder exists and is "
+                     f"writable; the previous copy of the file, if any, is intact")
+
+
 @contextlib.contextmanager
 def atomic_write(path, mode="wb"):
     """Open a temporary file beside ``path``; on success flush, fsync and rename
     it over ``path``.  On any failure the temporary file is removed and the old
-    ``path``, if any, is left as it was."""
+    ``path``, if any, is left as it was; an ``OSError`` becomes one line naming ``path``."""
     directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
+        os.fchmod(fd, _FILE_MODE)
+    except OSError as error:
+        raise cannot_write(path, error) from None
     try:
         with os.fdopen(fd, mode) as f:
             yield f
@@ -23,10 +46,7 @@ def atomic_write(path, mode="wb"):
         os.replace(tmp, path)
     except OSError as error:
         _remove_quietly(tmp)
-        if error.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise UserError(f"no space left on the disk while writing {path}: free some space; "
-                            f"the previous copy of the file, if any, is intact") from None
-        raise
+        raise cannot_write(path, error) from None
     except BaseException:
         _remove_quietly(tmp)
         raise

@@ -4,6 +4,7 @@ import os
 
 import numpy
 
+from .files import atomic_write
 from .tutorial.utils import tile_raster_images
 
 
@@ -14,7 +15,8 @@ def save_filters(W, path, img_shape=(28, 28), tile_shape=(10, 10), tile_spacing=
 
     image = Image.fromarray(tile_raster_images(X=numpy.asarray(W).T, img_shape=img_shape,
                                                tile_shape=tile_shape, tile_spacing=tile_spacing))
-    image.save(path)
+    with atomic_write(path, "wb") as f:
+        image.save(f, format="PNG")
     return path
 
 

@@ -14,6 +14,14 @@ def pyplot():
     return plt
 
 
+def save_figure(fig, path):
+    """Writes ``fig`` as a PNG atomically (a full disk or a vanished folder: one line, the old file intact)."""
+    from .files import atomic_write
+
+    with atomic_write(path, "wb") as f:
+        fig.savefig(f, format="png", dpi=100)
+
+
 def plot_confusion(matrix, path, title):
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 5.4))
@@ -30,7 +38,7 @@ def plot_confusion(matrix, path, title):
     ax.set_title(title)
     fig.colorbar(image, ax=ax)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    save_figure(fig, path)
     plt.close(fig)
 
 
@@ -57,5 +65,5 @@ def plot_learning_curves(results, path):
     right.set_title("Finetuning")
     right.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    save_figure(fig, path)
     plt.close(fig)

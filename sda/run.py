@@ -7,26 +7,29 @@ tutorial's lines, and the clocks of its phases.  A procedure (a *recipe*, see
 ``state_dict()`` / ``load_state_dict()``: parameters, noise generators, loop
 states -- and the checkpoint is simply all of them::
 
-    run = ResumableRun(config.output_dir, "sda", config, ...)
-    with run:
+    with ResumableRun(config.output_dir, "sda", config, ...) as run:   # the folder is this run's now
         run.track(params=Parameters(model), noise=model.theano_rng, pretraining=state)
         run.restore(fingerprint)       # with --resume: every part as it was
         ...                            # train, calling run.checkpoint() after each epoch
-    run.finish()                       # the results replace the checkpoint
+        run.finish()                   # the results replace the checkpoint
 
-Leaving the ``with`` block by :class:`~sda.training.Interrupted` writes a
+Inside the ``with`` block the run holds its folder's lock (a second run into
+the same folder stops at once, naming this one), and SIGINT/SIGTERM ask the
+loops to stop.  Leaving the block by :class:`~sda.training.Interrupted` writes a
 checkpoint and raises :class:`~sda.errors.RunInterrupted` with the command that
 resumes.
 """
 
+import os
 import signal
 import sys
 import timeit
 from contextlib import contextmanager
 
 from .checkpoint import Checkpointer
-from .errors import RunInterrupted, UserError
+from .errors import RunInterrupted, UsageError, UserError
 from .files import ensure_writable_dir
+from .locks import FolderLock
 from .training import Interrupted, StopRequest
 
 
@@ -112,16 +115,18 @@ class ResumableRun:
     :param checkpoint_every: checkpoint every N calls of :meth:`checkpoint` (0: only when stopped)
     :param resume_command: the command line to print when stopped
     :param stop_after_minibatches: stop (with a checkpoint) after this many minibatches
+    :param results: the files of a finished run: a fresh run refuses to replace them unless ``overwrite``
     """
 
     def __init__(self, output_dir, kind, result_config, defaults=None, flag="--output-dir", resume=False,
-                 checkpoint_every=1, resume_command=None, stop_after_minibatches=None):
+                 checkpoint_every=1, resume_command=None, stop_after_minibatches=None, results=("results.json",),
+                 overwrite=False):
         self.output_dir = ensure_writable_dir(output_dir, flag)
+        self.flag = flag
+        self.lock = FolderLock(self.output_dir, flag)
         self.checkpointer = Checkpointer(self.output_dir, kind, result_config, every=checkpoint_every,
                                          defaults=defaults)
-        self.resume = resume
-        if not resume:
-            self.checkpointer.refuse_to_overwrite()
+        self.resume, self.results, self.overwrite = resume, results, overwrite
         self.resume_command = resume_command
         self.stop = StopRequest(after_minibatches=stop_after_minibatches)
         self.log = Log()
@@ -161,20 +166,41 @@ class ResumableRun:
         """The run is complete: its results replace the checkpoint."""
         self.checkpointer.remove()
 
+    def _refuse_to_replace_a_finished_run(self):
+        finished = [name for name in self.results if os.path.exists(os.path.join(self.output_dir, name))]
+        if finished and not self.overwrite:
+            raise UsageError(f"{self.output_dir} holds a finished run ({', '.join(finished)}): add --overwrite to "
+                             f"replace it, or give another {self.flag}")
+
     def __enter__(self):
-        self._signals = stop_on_signals(self.stop)
-        self._signals.__enter__()
+        self.lock.acquire()
+        try:
+            if not self.resume:
+                self.checkpointer.refuse_to_overwrite()
+                self._refuse_to_replace_a_finished_run()
+            self._signals = stop_on_signals(self.stop)
+            self._signals.__enter__()
+        except BaseException:
+            self.lock.release()
+            raise
         return self
 
     def __exit__(self, exc_type, exc, tb):
-        self._signals.__exit__(exc_type, exc, tb)
-        if exc_type is not None and issubclass(exc_type, Interrupted):
-            self.checkpoint(force=True)
-            how = f": {self.resume_command}" if self.resume_command else " with --resume and the same flags"
-            reason = self.stop.signal or "SIGINT"
-            exit_code = 128 + getattr(signal, reason, signal.SIGINT)
-            what = ("the requested number of minibatches trained" if reason == StopRequest.BUDGET_SPENT
-                    else f"{reason} received")
-            raise RunInterrupted(f"{what}; checkpoint written to {self.checkpointer.path}. "
-                                 f"Resume with{how}", exit_code) from None
+        try:
+            self._signals.__exit__(exc_type, exc, tb)
+            if exc_type is not None and issubclass(exc_type, Interrupted):
+                self._stopped()
+        finally:
+            self.lock.release()
         return False
+
+    def _stopped(self):
+        """A checkpoint, then the one-line :class:`RunInterrupted` saying how to resume."""
+        self.checkpoint(force=True)
+        how = f": {self.resume_command}" if self.resume_command else " with --resume and the same flags"
+        reason = self.stop.signal or "SIGINT"
+        exit_code = 128 + getattr(signal, reason, signal.SIGINT)
+        what = ("the requested number of minibatches trained" if reason == StopRequest.BUDGET_SPENT
+                else f"{reason} received")
+        raise RunInterrupted(f"{what}; checkpoint written to {self.checkpointer.path}. Resume with{how}",
+                             exit_code) from None

@@ -6,7 +6,7 @@ from dataclasses import asdict
 import numpy
 
 from ..checkpoint import data_fingerprint
-from ..configs import DAConfig, result_keys
+from ..configs import DAConfig, check_fits_in_memory, result_keys
 from ..errors import UsageError
 from ..files import write_json
 from ..progress import EpochBars
@@ -18,10 +18,14 @@ def run_da(config, script="train_da.py", resume_command=None, stop_after_minibat
     """One dA per corruption level, with a picture of its filters (the tutorial's
     ``test_dA``); checkpoints, interrupts and resumes like :func:`~sda.recipes.run_sda`."""
     config.validate()
-    run = ResumableRun(config.output_folder, "da", result_keys(config), defaults=result_keys(DAConfig()),
-                       flag="--output-folder", resume=config.resume, checkpoint_every=config.checkpoint_every,
-                       resume_command=resume_command, stop_after_minibatches=stop_after_minibatches)
+    with ResumableRun(config.output_folder, "da", result_keys(config), defaults=result_keys(DAConfig()),
+                      flag="--output-folder", resume=config.resume, checkpoint_every=config.checkpoint_every,
+                      resume_command=resume_command, stop_after_minibatches=stop_after_minibatches,
+                      overwrite=config.overwrite) as run:
+        return _train_da(run, config, script)
 
+
+def _train_da(run, config, script):
     from ..backend import T, floatX, pytensor
     from ..data import image_shape_for, load_data
     from ..minibatches import minibatch, n_batches
@@ -37,6 +41,8 @@ def run_da(config, script="train_da.py", resume_command=None, stop_after_minibat
     if config.batch_size > n_examples:
         raise UsageError(f"--batch-size {config.batch_size} is larger than the training set ({n_examples} "
                          f"examples): use a smaller batch")
+    check_fits_in_memory(f"a dA of {config.n_hidden} hidden units on {n_visible} inputs",
+                         4 * n_visible * config.n_hidden * numpy.dtype(floatX).itemsize, "use a smaller --n-hidden")
     img_shape = image_shape_for(n_visible, datasets.image_shape)  # the data's (rows, cols), else square, else a row
     # compute number of minibatches for training
     n_train_batches = n_batches(train_set_x, config.batch_size)
@@ -44,40 +50,39 @@ def run_da(config, script="train_da.py", resume_command=None, stop_after_minibat
     x = T.matrix("x", dtype=floatX)  # the data is presented as rasterized images
     log, bars = run.log, EpochBars(config.progress)
 
-    with run:
-        dAs = []
-        for i, corruption in enumerate(config.corruption_levels):
-            # every dA starts from the same seed, as in the tutorial
-            rng = numpy.random.RandomState(config.seed)
-            theano_rng = RandomStreams(rng.randint(2 ** 30))
-            da = dA(numpy_rng=rng, theano_rng=theano_rng, input=x, n_visible=n_visible, n_hidden=config.n_hidden)
-            progress = EpochProgress()
-            run.track(**{f"params_{i}": SharedValues({"W": da.W, "b": da.b, "b_prime": da.b_prime}),
-                         f"noise_{i}": theano_rng, f"progress_{i}": progress})
-            dAs.append((corruption, da, progress, run.clock(str(i))))
-        if run.restore(data_fingerprint([train_set_x.get_value(borrow=True)])):
-            log(f"... resuming from {run.checkpointer.path}")
+    dAs = []
+    for i, corruption in enumerate(config.corruption_levels):
+        # every dA starts from the same seed, as in the tutorial
+        rng = numpy.random.RandomState(config.seed)
+        theano_rng = RandomStreams(rng.randint(2 ** 30))
+        da = dA(numpy_rng=rng, theano_rng=theano_rng, input=x, n_visible=n_visible, n_hidden=config.n_hidden)
+        progress = EpochProgress()
+        run.track(**{f"params_{i}": SharedValues({"W": da.W, "b": da.b, "b_prime": da.b_prime}),
+                     f"noise_{i}": theano_rng, f"progress_{i}": progress})
+        dAs.append((corruption, da, progress, run.clock(str(i))))
+    if run.restore(data_fingerprint([train_set_x.get_value(borrow=True)])):
+        log(f"... resuming from {run.checkpointer.path}")
 
-        finished = []
-        for corruption, da, progress, clock in dAs:
-            where = f"the dA with {corruption:.0%} corruption"
-            if progress.epoch < config.training_epochs:
-                cost, updates = da.get_cost_updates(corruption_level=corruption, learning_rate=config.learning_rate)
-                train_da = pytensor.function([index], cost, updates=updates,
-                                             givens={x: minibatch(train_set_x, index, config.batch_size)})
-                clock.start()
-                train_epochs(minibatch_runner(train_da, run.stop), n_train_batches, config.training_epochs,
-                             lambda epoch, c: log("Training epoch %d, cost %f" % (epoch, c)),
-                             config.learning_rate, progress=progress, after_epoch=lambda p: run.checkpoint(),
-                             stop=run.stop, where=where, bars=bars)
-                clock.stop()
-                what = "no corruption" if corruption == 0 else f"{corruption * 100:.0f}% corruption"
-                log_time(what, script, clock.seconds())
-            png = os.path.join(run.output_dir, f"filters_corruption_{corruption * 100:.0f}.png")
-            tiles = min(10, int(numpy.ceil(numpy.sqrt(config.n_hidden))))
-            save_filters(da.W.get_value(borrow=True), png, img_shape=img_shape, tile_shape=(tiles, tiles))
-            finished.append({"corruption_level": corruption, "costs": progress.mean_costs,
-                             "minutes": clock.seconds() / 60.0, "filters": os.path.basename(png)})
+    finished = []
+    for corruption, da, progress, clock in dAs:
+        where = f"the dA with {corruption:.0%} corruption"
+        if progress.epoch < config.training_epochs:
+            cost, updates = da.get_cost_updates(corruption_level=corruption, learning_rate=config.learning_rate)
+            train_da = pytensor.function([index], cost, updates=updates,
+                                         givens={x: minibatch(train_set_x, index, config.batch_size)})
+            clock.start()
+            train_epochs(minibatch_runner(train_da, run.stop), n_train_batches, config.training_epochs,
+                         lambda epoch, c: log("Training epoch %d, cost %f" % (epoch, c)),
+                         config.learning_rate, progress=progress, after_epoch=lambda p: run.checkpoint(),
+                         stop=run.stop, where=where, bars=bars)
+            clock.stop()
+            what = "no corruption" if corruption == 0 else f"{corruption * 100:.0f}% corruption"
+            log_time(what, script, clock.seconds())
+        png = os.path.join(run.output_dir, f"filters_corruption_{corruption * 100:.0f}.png")
+        tiles = min(10, int(numpy.ceil(numpy.sqrt(config.n_hidden))))
+        save_filters(da.W.get_value(borrow=True), png, img_shape=img_shape, tile_shape=(tiles, tiles))
+        finished.append({"corruption_level": corruption, "costs": progress.mean_costs,
+                         "minutes": clock.seconds() / 60.0, "filters": os.path.basename(png)})
 
     results = {"config": asdict(config), **run_metadata(), "runs": finished}
     write_json(os.path.join(run.output_dir, "results.json"), results)

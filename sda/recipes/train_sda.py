@@ -6,7 +6,7 @@ from dataclasses import asdict
 import numpy
 
 from ..checkpoint import data_fingerprint
-from ..configs import SdAConfig, check_data_fits, dataset_values, result_keys
+from ..configs import SdAConfig, check_data_fits, check_sda_fits_in_memory, dataset_values, result_keys
 from ..files import write_json
 from ..progress import EpochBars
 from ..run import ResumableRun, log_time
@@ -28,10 +28,14 @@ def run_sda(config, script="train_sda.py", resume_command=None, stop_after_minib
         by the compiled engine whenever the kernels do not compute it
     """
     config.validate()
-    run = ResumableRun(config.output_dir, "sda", result_keys(config), defaults=result_keys(SdAConfig()),
-                       resume=config.resume, checkpoint_every=config.checkpoint_every,
-                       resume_command=resume_command, stop_after_minibatches=stop_after_minibatches)
+    with ResumableRun(config.output_dir, "sda", result_keys(config), defaults=result_keys(SdAConfig()),
+                      resume=config.resume, checkpoint_every=config.checkpoint_every, resume_command=resume_command,
+                      stop_after_minibatches=stop_after_minibatches, results=("results.json", "model.npz"),
+                      overwrite=config.overwrite) as run:
+        return _train_sda(run, config, script, dA_class)
 
+
+def _train_sda(run, config, script, dA_class):
     from ..backend import device, floatX, pytensor
     from ..data import load_data
     from ..engines import resolve
@@ -47,73 +51,79 @@ def run_sda(config, script="train_sda.py", resume_command=None, stop_after_minib
     datasets = load_data(config.dataset, n_train=config.n_train, rescale=config.rescale)
     n_ins, n_outs = check_data_fits(datasets, config.n_ins, config.n_outs, config.batch_size)
     train_set = datasets[0]
+    check_sda_fits_in_memory(n_ins, config.hidden_layers, n_outs, train_set[0].get_value(borrow=True).shape[0],
+                             floatX)
     # compute number of minibatches for training
     n_train_batches = n_batches(train_set[0], config.batch_size)
     log, stop, bars = run.log, run.stop, EpochBars(config.progress)
 
-    with run:
-        log("... building the model")
-        sda = SdA(numpy_rng=numpy.random.RandomState(config.seed), n_ins=n_ins,
-                  hidden_layers_sizes=config.hidden_layers, n_outs=n_outs,
-                  corruption_levels=config.corruption_levels, dA_class=dA_class or dA)
-        # a shared variable rather than a constant, so that the rate can decay between epochs
-        finetune_lr = pytensor.shared(numpy.asarray(config.finetune_lr, dtype=floatX), name="finetune_lr")
-        pretraining = run.track(pretraining=PretrainingState())
-        finetuning = run.track(finetuning=EarlyStoppingState.start(n_train_batches))
-        run.track(params=Parameters(sda), noise=sda.theano_rng)
-        best = run.track(best_params=BestParameters(sda))
-        pretraining_clock, finetuning_clock = run.clock("pretraining"), run.clock("finetuning")
-        if run.restore(data_fingerprint(dataset_values(datasets)[0])):
-            where = (f"pretraining layer {pretraining.layer}, epoch {pretraining.progress.epoch}"
-                     if pretraining.layer < sda.n_layers else
-                     f"finetuning epoch {finetuning.epoch + (not finetuning.in_epoch)}")
-            log(f"... resuming from {run.checkpointer.path} at {where}")
+    log("... building the model")
+    sda = SdA(numpy_rng=numpy.random.RandomState(config.seed), n_ins=n_ins,
+              hidden_layers_sizes=config.hidden_layers, n_outs=n_outs,
+              corruption_levels=config.corruption_levels, dA_class=dA_class or dA)
+    # a shared variable rather than a constant, so that the rate can decay between epochs
+    finetune_lr = pytensor.shared(numpy.asarray(config.finetune_lr, dtype=floatX), name="finetune_lr")
+    pretraining = run.track(pretraining=PretrainingState())
+    finetuning = run.track(finetuning=EarlyStoppingState.start(n_train_batches))
+    run.track(params=Parameters(sda), noise=sda.theano_rng)
+    best = run.track(best_params=BestParameters(sda))
+    pretraining_clock, finetuning_clock = run.clock("pretraining"), run.clock("finetuning")
+    if run.restore(data_fingerprint(dataset_values(datasets)[0])):
+        where = (f"pretraining layer {pretraining.layer}, epoch {pretraining.progress.epoch}"
+                 if pretraining.layer < sda.n_layers else
+                 f"finetuning epoch {finetuning.epoch + (not finetuning.in_epoch)}")
+        log(f"... resuming from {run.checkpointer.path} at {where}")
 
-        #########################
-        # PRETRAINING THE MODEL #
-        #########################
-        if pretraining.layer < sda.n_layers:
-            log("... getting the pretraining functions")
-            log("... pre-training the model")
-            pretraining_clock.start()
-            pretrain_sda(lambda layer: engine.pretraining_runner(sda, layer, train_set[0], config.batch_size,
-                                                                 config.corruption_levels[layer], config.pretrain_lr,
-                                                                 stop, log),
-                         sda.n_layers, n_train_batches, config.pretraining_epochs, config.pretrain_lr, log,
-                         state=pretraining, after_epoch=lambda state: run.checkpoint(), stop=stop, bars=bars)
-            pretraining_clock.stop()
-        log_time("pretraining", script, pretraining_clock.seconds())
+    #########################
+    # PRETRAINING THE MODEL #
+    #########################
+    if pretraining.layer < sda.n_layers:
+        log("... getting the pretraining functions")
+        log("... pre-training the model")
+        pretraining_clock.start()
+        pretrain_sda(lambda layer: engine.pretraining_runner(sda, layer, train_set[0], config.batch_size,
+                                                             config.corruption_levels[layer], config.pretrain_lr,
+                                                             stop, log),
+                     sda.n_layers, n_train_batches, config.pretraining_epochs, config.pretrain_lr, log,
+                     state=pretraining, after_epoch=lambda state: run.checkpoint(), stop=stop, bars=bars)
+        pretraining_clock.stop()
+    log_time("pretraining", script, pretraining_clock.seconds())
 
-        ########################
-        # FINETUNING THE MODEL #
-        ########################
-        # get the training, validation and testing function for the model
-        log("... getting the finetuning functions")
-        train = engine.finetuning_runner(sda, train_set, config.batch_size, finetune_lr, stop, log)
-        validate_model = error_scorer(sda, *datasets[1], config.eval_batch_size)
-        test_model = error_scorer(sda, *datasets[2], config.eval_batch_size)
-        log("... finetuning the model")
-        finetuning_clock.start()
-        finetune_sda(train, validate_model, test_model, n_train_batches, config.training_epochs,
-                     config.finetune_lr, log, state=finetuning, learning_rate_decay=config.finetune_lr_decay,
-                     set_learning_rate=lambda rate: finetune_lr.set_value(numpy.asarray(rate, dtype=floatX)),
-                     after_validation=lambda state: run.checkpoint(), on_new_best=lambda state: best.keep(),
-                     stop=stop, bars=bars)
-        finetuning_clock.stop()
+    ########################
+    # FINETUNING THE MODEL #
+    ########################
+    # get the training, validation and testing function for the model
+    log("... getting the finetuning functions")
+    train = engine.finetuning_runner(sda, train_set, config.batch_size, finetune_lr, stop, log)
+    validate_model = error_scorer(sda, *datasets[1], config.eval_batch_size)
+    test_model = error_scorer(sda, *datasets[2], config.eval_batch_size)
+    log("... finetuning the model")
+    finetuning_clock.start()
+    finetune_sda(train, validate_model, test_model, n_train_batches, config.training_epochs,
+                 config.finetune_lr, log, state=finetuning, learning_rate_decay=config.finetune_lr_decay,
+                 set_learning_rate=lambda rate: finetune_lr.set_value(numpy.asarray(rate, dtype=floatX)),
+                 after_validation=lambda state: run.checkpoint(), on_new_best=lambda state: best.keep(),
+                 stop=stop, bars=bars)
+    finetuning_clock.stop()
 
-    log("Optimization complete with best validation score of %f %%, on iteration %i, "
-        "with test performance %f %%"
-        % (finetuning.best_validation_loss * 100.0, finetuning.best_iter + 1, finetuning.test_score * 100.0))
+    validated = bool(finetuning.history)
+    if validated:
+        log("Optimization complete with best validation score of %f %%, on iteration %i, "
+            "with test performance %f %%"
+            % (finetuning.best_validation_loss * 100.0, finetuning.best_iter + 1, finetuning.test_score * 100.0))
+    else:
+        log("Optimization complete without a validation (no finetuning epoch ran): no error is reported; "
+            "model.npz holds the model as it stands")
     log_time("training", script, finetuning_clock.seconds())
 
     # no validation ever happened (0 finetuning epochs): the model as it stands is the best
     best_arrays = best.arrays or param_arrays(sda)
     save_model(os.path.join(run.output_dir, "model.npz"), best_arrays)
     results = {
-        "best_validation_error_percent": finetuning.best_validation_loss * 100.0
-        if numpy.isfinite(finetuning.best_validation_loss) else None,
-        "test_error_percent": finetuning.test_score * 100.0,
-        "best_iter": finetuning.best_iter + 1,
+        # what was measured, and nothing else: null when no validation ran
+        "best_validation_error_percent": finetuning.best_validation_loss * 100.0 if validated else None,
+        "test_error_percent": finetuning.test_score * 100.0 if validated else None,
+        "best_iter": finetuning.best_iter + 1 if validated else None,
         "finetune_epochs": finetuning.epoch,
         "pretraining_minutes": pretraining_clock.seconds() / 60.0,
         "finetuning_minutes": finetuning_clock.seconds() / 60.0,
