@@ -146,6 +146,41 @@ if config.floatX != floatX:  # e.g. a value set by the caller after resolution
     config.floatX = floatX
 
 
+def _patch_generator_may_share_memory():
+    """Let ``mode=DebugMode`` run the dA's pretraining function.
+
+    DebugMode asks the type of every input of a node whether each output of the
+    node may share memory with it.  PyTensor 3.0.7's
+    ``AbstractRandomGeneratorType.may_share_memory`` reads ``_bit_generator``
+    from both values, so for the dA's noise draw (outputs: a Generator and an
+    array) it raises AttributeError on the array.  Made to answer False for
+    values that are not Generators; left alone once PyTensor no longer raises
+    (tests/test_back_ends.py tells which).  A subclass of the type instead would
+    not do: PyTensor's JAX linker swaps the shared generator for one of the
+    plain type.
+    """
+    import numpy
+    from pytensor.tensor.random.type import AbstractRandomGeneratorType
+
+    original = AbstractRandomGeneratorType.may_share_memory
+    try:
+        original(numpy.zeros(1), numpy.random.default_rng(0))
+        return False  # fixed upstream
+    except AttributeError:
+        pass
+
+    def may_share_memory(a, b):
+        a_bits, b_bits = getattr(a, "_bit_generator", None), getattr(b, "_bit_generator", None)
+        return a_bits is not None and a_bits is b_bits
+
+    AbstractRandomGeneratorType.may_share_memory = staticmethod(may_share_memory)
+    return True
+
+
+#: Whether PyTensor's generator type needed the DebugMode fix above.
+patched_generator_may_share_memory = _patch_generator_may_share_memory()
+
+
 def sigmoid(x):
     """Logistic sigmoid, element-wise (Theano's ``T.nnet.sigmoid``)."""
     return pytensor.tensor.sigmoid(x)

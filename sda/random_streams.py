@@ -20,25 +20,6 @@ PyTensor's JAX back end (whose ``binomial`` needs NumPyro).
 import numpy
 
 from .backend import T, pytensor
-from pytensor.tensor.random.type import RandomGeneratorType
-from pytensor.tensor.random.variable import RandomGeneratorSharedVariable
-
-
-class _GeneratorType(RandomGeneratorType):
-    """PyTensor's type of a shared numpy ``Generator``, with a ``may_share_memory``
-    that also accepts other values.
-
-    ``mode=DebugMode`` asks the type of every input of a node whether each of the
-    node's outputs may share memory with it; PyTensor 3.0.7's
-    ``RandomGeneratorType.may_share_memory`` then reads ``_bit_generator`` from
-    the sampled array and raises AttributeError.  A draw's outputs take the type
-    of its generator, so the next states are of this type too.
-    """
-
-    @staticmethod
-    def may_share_memory(a, b):
-        a_bits, b_bits = getattr(a, "_bit_generator", None), getattr(b, "_bit_generator", None)
-        return a_bits is not None and a_bits is b_bits
 
 
 class RandomStreams:
@@ -58,8 +39,7 @@ class RandomStreams:
     def generator(self):
         """A new shared generator of this family."""
         (child,) = self._seeds.spawn(1)
-        rng = RandomGeneratorSharedVariable(type=_GeneratorType(), value=numpy.random.default_rng(child),
-                                            strict=False, allow_downcast=None, name=f"rng_{len(self.generators)}")
+        rng = pytensor.shared(numpy.random.default_rng(child), borrow=True, name=f"rng_{len(self.generators)}")
         self.generators.append(rng)
         return rng
 

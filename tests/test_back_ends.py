@@ -191,3 +191,16 @@ def test_foreign_back_end_refused_by_the_script_in_one_line(flags, learnable_mni
     assert "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert "is not supported with device=cpu" in result.stderr
+
+
+def test_the_debugmode_fix_is_still_needed():
+    """sda.backend makes PyTensor's generator type answer may_share_memory for arrays (DebugMode asked it and
+    got AttributeError).  If this fails, PyTensor fixed it: remove _patch_generator_may_share_memory."""
+    from sda import backend
+    from pytensor.tensor.random.type import AbstractRandomGeneratorType
+
+    assert backend.patched_generator_may_share_memory
+    generator = np.random.default_rng(0)
+    assert not AbstractRandomGeneratorType.may_share_memory(np.zeros(1), generator)
+    assert AbstractRandomGeneratorType.may_share_memory(generator, generator)
+    assert not AbstractRandomGeneratorType.may_share_memory(generator, np.random.default_rng(0))
