@@ -204,3 +204,32 @@ def test_the_debugmode_fix_is_still_needed():
     assert not AbstractRandomGeneratorType.may_share_memory(np.zeros(1), generator)
     assert AbstractRandomGeneratorType.may_share_memory(generator, generator)
     assert not AbstractRandomGeneratorType.may_share_memory(generator, np.random.default_rng(0))
+
+
+def import_backend(flags):
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTENSOR_FLAGS", "THEANO_FLAGS")}
+    env.update(THEANORC="", PYTENSORRC="", THEANO_FLAGS=flags)
+    return subprocess.run([sys.executable, "-c", "import sda.backend"], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=300)
+
+
+@pytest.mark.parametrize("back_end", ["linker=cvm", "linker=c", "mode=C", "mode=DebugMode"])
+def test_blas_ldflags_that_do_not_link_are_refused_in_one_line(back_end):
+    result = import_backend(f"{back_end},blas.ldflags=-lsda_no_such_blas")
+    assert result.returncode != 0
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("sda.errors.ConfigError: blas.ldflags=-lsda_no_such_blas (from THEANO_FLAGS) does not "
+                           "link (")
+    assert "sda_no_such_blas" in last and "apt install libopenblas-dev" in last
+
+
+def test_blas_ldflags_that_link_are_accepted():
+    result = import_backend("linker=cvm,blas.ldflags=-lm")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+
+
+@pytest.mark.parametrize("back_end", ["linker=auto", "mode=NUMBA", "mode=FAST_COMPILE", "linker=py"])
+def test_blas_ldflags_are_not_checked_where_no_c_code_runs(back_end):
+    result = import_backend(f"{back_end},blas.ldflags=-lsda_no_such_blas")
+    assert result.returncode == 0, result.stderr
