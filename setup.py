@@ -1,5 +1,12 @@
 from setuptools import find_packages, setup
 
+# Each dependency is bounded to the versions the tests passed with (README, "Installing exactly what CI
+# tested"): the lower bound is the version tested, the upper bound the next release that may change what we
+# use.  PyTensor, Numba, JAX, NumPy, SciPy and the OpenBLAS wheel change APIs (or, for the OpenBLAS wheel,
+# its library and its speed) across minor releases: next minor.  Pillow, tqdm, Matplotlib and pytest keep
+# theirs within a major release: next major.  The exact versions CI installs, with their hashes, are in
+# requirements.lock (the main job) and requirements-test.lock (the tests); README, "Moving to newer versions",
+# says how to move these bounds.
 setup(
     name="sda",
     version="1.0.0",
@@ -7,13 +14,24 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     packages=find_packages(include=["sda", "sda.*"]),
-    python_requires=">=3.10",
-    install_requires=["pytensor", "numba", "scipy", "scipy-openblas32>=0.3.34", "numpy", "pillow", "tqdm", "matplotlib"],
+    # PyTensor 3.0.7 and NumPy 2.4 need 3.11; tested on 3.11
+    python_requires=">=3.11",
+    install_requires=[
+        "pytensor>=3.0.7,<3.1",
+        "numba>=0.65.1,<0.66",
+        "numpy>=2.4.6,<2.5",
+        "scipy>=1.17.1,<1.18",
+        # the batch > 1 kernels' BLAS (sda/engines/blas.py; docs/performance.md section 7)
+        "scipy-openblas32>=0.3.34.481.3,<0.3.35",
+        "pillow>=13.0.0,<14",
+        "tqdm>=4.70.1,<5",
+        "matplotlib>=3.11.2,<4",
+    ],
     extras_require={
         # the tests also run the device=cuda code path on JAX's CPU back end
-        "test": ["pytest", "jax"],
+        "test": ["pytest>=9.2.0,<10", "jax>=0.10.2,<0.11"],
         # device=cuda: PyTensor's JAX back end on an NVIDIA GPU (docs/gpu.md)
-        "gpu": ["jax[cuda12]"],
+        "gpu": ["jax[cuda12]>=0.10.2,<0.11"],
         # bench/benchmark.py's eager PyTorch column (the version the speed targets were set against)
         "bench": ["torch==2.13.0"],
     },

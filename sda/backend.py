@@ -146,6 +146,83 @@ if config.floatX != floatX:  # e.g. a value set by the caller after resolution
     config.floatX = floatX
 
 
+def _patch_generator_may_share_memory():
+    """Let ``mode=DebugMode`` run the dA's pretraining function.
+
+    DebugMode asks the type of every input of a node whether each output of the
+    node may share memory with it.  PyTensor 3.0.7's
+    ``AbstractRandomGeneratorType.may_share_memory`` reads ``_bit_generator``
+    from both values, so for the dA's noise draw (outputs: a Generator and an
+    array) it raises AttributeError on the array.  Made to answer False for
+    values that are not Generators; left alone once PyTensor no longer raises
+    (tests/test_back_ends.py tells which).  A subclass of the type instead would
+    not do: PyTensor's JAX linker swaps the shared generator for one of the
+    plain type.
+    """
+    import numpy
+    from pytensor.tensor.random.type import AbstractRandomGeneratorType
+
+    original = AbstractRandomGeneratorType.may_share_memory
+    try:
+        original(numpy.zeros(1), numpy.random.default_rng(0))
+        return False  # fixed upstream
+    except AttributeError:
+        pass
+
+    def may_share_memory(a, b):
+        a_bits, b_bits = getattr(a, "_bit_generator", None), getattr(b, "_bit_generator", None)
+        return a_bits is not None and a_bits is b_bits
+
+    AbstractRandomGeneratorType.may_share_memory = staticmethod(may_share_memory)
+    return True
+
+
+#: Whether PyTensor's generator type needed the DebugMode fix above.
+patched_generator_may_share_memory = _patch_generator_may_share_memory()
+
+
+def _default_mode_runs_c():
+    """Whether functions compiled in PyTensor's default mode run C code (not under
+    Numba, JAX, the Python linker or FAST_COMPILE); True when it cannot tell."""
+    from pytensor.compile.mode import get_mode
+    from pytensor.link.basic import PerformLinker
+    from pytensor.link.jax.linker import JAXLinker
+    from pytensor.link.numba.linker import NumbaLinker
+    from pytensor.link.vm import VMLinker
+
+    try:
+        linker = get_mode(config.mode).linker
+    except Exception:
+        return True
+    if isinstance(linker, (NumbaLinker, JAXLinker, PerformLinker)):
+        return False
+    return not (isinstance(linker, VMLinker) and not linker.c_thunks)
+
+
+def _check_blas_ldflags():
+    """A ``blas.ldflags`` the C compiler cannot link with (``-lopenblas`` without
+    libopenblas-dev, a wrong ``-L`` folder) is a ConfigError now, in one line,
+    rather than a CompileError traceback when the first C function is compiled.
+    One link of an empty program (0.1-0.6 s), only when the user sets the key
+    and the default mode runs C code (Numba, the default, never reads it)."""
+    ldflags = settings.pytensor_flags.get("blas__ldflags", "").strip()
+    if not ldflags or not config.cxx or not _default_mode_runs_c():
+        return
+    from pytensor.link.c.cmodule import GCC_compiler
+
+    ok, _, err = GCC_compiler.try_flags(ldflags.split(), output=True)
+    if ok:
+        return
+    lines = [line.strip() for line in err.decode(errors="replace").splitlines() if line.strip()]
+    reason = next((line for line in lines if "cannot find" in line or "error" in line.lower()), lines[0] if lines
+                  else "the link failed")
+    raise ConfigError(
+        f"blas.ldflags={ldflags} (from {settings.sources.get('blas__ldflags')}) does not link ({one_line(reason)}): "
+        "install that BLAS (Debian's OpenBLAS: apt install libopenblas-dev) or fix the flags (.theanorc.example, [blas])"
+    )
+
+
+
 def sigmoid(x):
     """Logistic sigmoid, element-wise (Theano's ``T.nnet.sigmoid``)."""
     return pytensor.tensor.sigmoid(x)
@@ -166,6 +243,8 @@ if jax_device is not None:
     # so that a pytensor.function(...) without mode= (PyTensor's own helpers,
     # user code) compiles for the GPU too, not for the CPU
     config.mode = jax_mode(jax_device)
+
+_check_blas_ldflags()
 
 
 def compile_mode():

@@ -34,6 +34,16 @@ Theano users chose the float type and the device with ``THEANO_FLAGS`` and a
    * keys PyTensor knows are passed on (``mode``, ``linker``, ``optimizer``,
      ``blas__ldflags``, ``base_compiledir``, ``openmp``, ...); Theano's
      ``mode=DEBUG_MODE`` becomes ``DebugMode``;
+   * the C back end: ``linker=c`` and ``mode=C`` (PyTensor's whole-graph C
+     linker, which needs C code for every variable, and the dA's noise
+     generator, a NumPy ``Generator``, has none) run as ``linker=cvm`` and
+     ``mode=CVM``: every op that has C code runs in C, the noise is drawn by
+     NumPy as on the default back end (the same seeds give the same noise).
+     ``mode=FAST_RUN`` with a linker PyTensor's FAST_RUN does not know
+     (``py``, ``c|py``, ``vm``, ...) runs as ``mode=Mode,optimizer=fast_run``.
+     Each such translation is reported in one line (:func:`warning_lines`);
+   * ``mode``/``linker`` JAX, PYTORCH, MLX are refused with device=cpu (sda
+     compiles for JAX with ``device=cuda``);
    * Theano-only keys that mean nothing now (``lib.cnmem``, ``gpuarray.*``,
      ``dnn.*``, ``nvcc.*``, ``force_device``, ...) are ignored with one warning
      line (:func:`warning_lines`); keys nobody knows are ignored with another.
@@ -58,6 +68,7 @@ __all__ = [
     "THEANO_ONLY_SECTIONS",
     "Settings",
     "classify_key",
+    "translate_back_end",
     "format_pytensor_flags",
     "normalise_key",
     "one_line",
@@ -212,6 +223,12 @@ _THEANO_ONLY_PREFIXES = tuple(section.lower() + "__" for section in THEANO_ONLY_
 #: Theano values that PyTensor spells differently.
 _MODE_ALIASES = {"DEBUG_MODE": "DebugMode", "DebugMode": "DebugMode"}
 _REMOVED_MODES = ("ProfileMode", "PROFILE_MODE")
+#: Back ends of PyTensor that sda does not run on the CPU (device=cuda compiles for JAX).
+_FOREIGN_MODES = ("JAX", "PYTORCH", "MLX")
+_FOREIGN_LINKERS = ("jax", "pytorch", "mlx")
+#: The linkers for which PyTensor 3.0.7's ``get_mode("FAST_RUN")`` has a mode (its
+#: "vm" entry is a tuple by mistake, so vm is not among them).
+_FAST_RUN_LINKERS = ("auto", "numba", "cvm")
 
 _GPU_DEVICE = re.compile(r"^(?:cuda|gpu)(\d*)$")
 _OPENCL_DEVICE = re.compile(r"^opencl\d+:\d+$")
@@ -233,7 +250,9 @@ class Settings:
     ``pytensor_flags`` and for ``device``.  ``ignored_keys``: Theano-only keys
     that mean nothing in PyTensor; ``unknown_keys``: keys nobody knows (both as
     the user wrote them).  ``missing_files``: files named by THEANORC or
-    PYTENSORRC that do not exist.
+    PYTENSORRC that do not exist.  ``translations``: one line for each
+    setting that runs differently from what was written (``linker=c`` as
+    ``cvm``, ...: :func:`translate_back_end`).
     """
 
     floatX: str
@@ -243,6 +262,8 @@ class Settings:
     unknown_keys: tuple = ()
     sources: dict = dataclasses.field(default_factory=dict, hash=False)
     missing_files: tuple = ()
+    #: one line per setting sda runs differently from what was written (:func:`translate_back_end`)
+    translations: tuple = ()
 
     def as_dict(self):
         """A JSON-ready copy, for results files."""
@@ -254,6 +275,7 @@ class Settings:
             "unknown_keys": list(self.unknown_keys),
             "sources": dict(self.sources),
             "missing_files": list(self.missing_files),
+            "translations": list(self.translations),
         }
 
 
@@ -414,6 +436,61 @@ def _check_mode(value, source):
     return _MODE_ALIASES.get(value, value)
 
 
+def translate_back_end(flags, sources, device="cpu"):
+    """Make the ``mode`` and ``linker`` of ``flags`` ones that run sda's functions.
+
+    Changes ``flags`` (and ``sources``) in place and returns the one-line notes
+    saying what runs instead of what was written:
+
+    * ``linker=c`` -> ``linker=cvm`` and ``mode=C`` -> ``mode=CVM``.  PyTensor's
+      ``c`` linker compiles the whole graph into one C module, so every variable
+      needs C code; the dA's noise comes from a shared NumPy ``Generator``
+      (``RandomGeneratorType``), which has none, and compiling its pretraining
+      function raised ``NotImplementedError: Type of uniform_rv... cannot
+      produce C code``.  ``cvm`` is PyTensor's C back end op by op: every op with
+      C code runs in C, the draw runs NumPy's ``Generator.uniform`` as on the
+      default Numba back end, so the same seeds give the same noise.
+    * ``mode=FAST_RUN`` with a linker other than auto/numba/cvm -> ``mode=Mode``
+      and ``optimizer=fast_run`` (PyTensor 3.0.7's FAST_RUN looks its linker up
+      in a table holding only those: KeyError for py, c|py, ...; a tuple for vm).
+      ``Mode`` is PyTensor's "config.linker with config.optimizer".
+    * with ``device=cpu``, ``mode`` JAX/PYTORCH/MLX and ``linker`` jax/pytorch/mlx
+      raise :class:`ConfigError` (sda's functions on the CPU compile for Numba or
+      C; its JAX path is ``device=cuda``, which keeps the noise generator's state
+      and uses static shapes).
+    """
+    notes = []
+    mode, linker = flags.get("mode"), flags.get("linker")
+    if device == "cpu":
+        if mode is not None and mode.upper() in _FOREIGN_MODES:
+            raise ConfigError(
+                f"mode={mode} (from {sources['mode']}) is not supported with device=cpu: sda compiles for JAX "
+                "with device=cuda (docs/gpu.md); on the CPU use mode=Mode (Numba, the default), NUMBA, CVM or C"
+            )
+        if linker in _FOREIGN_LINKERS:
+            raise ConfigError(
+                f"linker={linker} (from {sources['linker']}) is not supported with device=cpu: sda compiles for "
+                "JAX with device=cuda (docs/gpu.md); on the CPU use linker=auto (Numba, the default), cvm or c"
+            )
+    why = ("PyTensor's whole-graph C linker cannot hold the dA's NumPy noise generator; cvm runs every other op "
+           "in C and draws the same noise as the default back end")
+    if linker == "c":
+        flags["linker"] = linker = "cvm"
+        notes.append(f"sda: linker=c (from {sources['linker']}) runs as linker=cvm: {why}")
+    if mode == "C":
+        flags["mode"] = mode = "CVM"
+        notes.append(f"sda: mode=C (from {sources['mode']}) runs as mode=CVM: {why}")
+    if mode == "FAST_RUN" and linker is not None and linker not in _FAST_RUN_LINKERS:
+        flags["mode"] = "Mode"
+        flags["optimizer"] = "fast_run"
+        sources["optimizer"] = sources["mode"]
+        notes.append(
+            f"sda: mode=FAST_RUN with linker={linker} runs as mode=Mode,optimizer=fast_run "
+            "(PyTensor's FAST_RUN mode only knows the linkers auto, numba and cvm)"
+        )
+    return notes
+
+
 def _select_device(name, source="THEANO_FLAGS or .theanorc"):
     """The one place that decides what a ``device`` value means.
 
@@ -484,6 +561,7 @@ def resolve_settings(environ):
         flags["mode"] = _check_mode(flags["mode"], sources["mode"])
     device_name = _select_device(device_value, device_source)
     sources["device"] = device_source
+    translations = translate_back_end(flags, sources, device_name)
 
     return Settings(
         floatX=flags["floatX"],
@@ -493,6 +571,7 @@ def resolve_settings(environ):
         unknown_keys=tuple(unknown),
         sources=sources,
         missing_files=tuple(missing),
+        translations=tuple(translations),
     )
 
 
@@ -522,4 +601,5 @@ def warning_lines(settings):
     if settings.unknown_keys:
         lines.append("sda: THEANO_FLAGS/.theanorc keys not understood, ignored: "
                      + ", ".join(settings.unknown_keys))
+    lines.extend(settings.translations)
     return lines
