@@ -119,3 +119,7 @@ class ChunkEngine:
 
     def describe(self):
         return {"engine": self.name}
+
+    def determinants(self, batch_size):
+        """Settings of this engine that change the numbers (none: PyTensor's own are in the versions)."""
+        return {}

@@ -251,6 +251,11 @@ class KernelEngine:
         self.fallbacks.append(phase)
         return compiled_runner
 
+    def determinants(self, batch_size):
+        """The BLAS threads of the batch > 1 kernels: 1 and 2 threads round differently."""
+        return {"kernel_blas_threads": _blas_threads(batch_size, self.requested_blas_threads)
+                if batch_size > 1 else None}
+
     def describe(self):
         return {"engine": self.name,
                 # 1 and 2 BLAS threads round differently: what a batch > 1 kernel run used, to repeat it exactly

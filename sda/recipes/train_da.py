@@ -11,14 +11,18 @@ from ..errors import UsageError
 from ..files import write_json
 from ..progress import EpochBars
 from ..run import ResumableRun, Stopwatch, log_time
-from . import run_metadata
+from . import numbers_settings, run_metadata
 
 
 def run_da(config, script="train_da.py", resume_command=None, stop_after_minibatches=None):
     """One dA per corruption level, with a picture of its filters (the tutorial's
     ``test_dA``); checkpoints, interrupts and resumes like :func:`~sda.recipes.run_sda`."""
     config.validate()
-    with ResumableRun(config.output_folder, "da", result_keys(config), defaults=result_keys(DAConfig()),
+    from ..engines.compiled import CompiledEngine
+
+    with ResumableRun(config.output_folder, "da",
+                      {**result_keys(config), **numbers_settings(CompiledEngine(), config.batch_size)},
+                      defaults=result_keys(DAConfig()),
                       flag="--output-folder", resume=config.resume, checkpoint_every=config.checkpoint_every,
                       resume_command=resume_command, stop_after_minibatches=stop_after_minibatches,
                       overwrite=config.overwrite) as run:

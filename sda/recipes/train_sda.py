@@ -10,7 +10,7 @@ from ..configs import SdAConfig, check_data_fits, check_sda_fits_in_memory, data
 from ..files import write_json
 from ..progress import EpochBars
 from ..run import ResumableRun, log_time
-from . import run_metadata
+from . import numbers_settings, run_metadata
 
 
 def run_sda(config, script="train_sda.py", resume_command=None, stop_after_minibatches=None, dA_class=None):
@@ -28,17 +28,21 @@ def run_sda(config, script="train_sda.py", resume_command=None, stop_after_minib
         by the compiled engine whenever the kernels do not compute it
     """
     config.validate()
-    with ResumableRun(config.output_dir, "sda", result_keys(config), defaults=result_keys(SdAConfig()),
+    from ..backend import device
+    from ..engines import resolve
+
+    engine = resolve(config.engine, device)
+    numbers = {**result_keys(config), **numbers_settings(engine, config.batch_size)}
+    with ResumableRun(config.output_dir, "sda", numbers, defaults=result_keys(SdAConfig()),
                       resume=config.resume, checkpoint_every=config.checkpoint_every, resume_command=resume_command,
                       stop_after_minibatches=stop_after_minibatches, results=("results.json", "model.npz"),
                       overwrite=config.overwrite) as run:
-        return _train_sda(run, config, script, dA_class)
+        return _train_sda(run, config, engine, script, dA_class)
 
 
-def _train_sda(run, config, script, dA_class):
-    from ..backend import device, floatX, pytensor
+def _train_sda(run, config, engine, script, dA_class):
+    from ..backend import floatX, pytensor
     from ..data import load_data
-    from ..engines import resolve
     from ..inference import error_scorer
     from ..minibatches import n_batches
     from ..model_io import BestParameters, Parameters, param_arrays, save_model
@@ -47,7 +51,6 @@ def _train_sda(run, config, script, dA_class):
     from ..tutorial.dA import dA
     from ..tutorial.SdA import SdA
 
-    engine = resolve(config.engine, device)
     datasets = load_data(config.dataset, n_train=config.n_train, rescale=config.rescale)
     n_ins, n_outs = check_data_fits(datasets, config.n_ins, config.n_outs, config.batch_size)
     train_set = datasets[0]
