@@ -2,31 +2,7 @@
 :func:`run_sda` (``train_sda.py``, the tutorial's ``test_SdA``) and :func:`run_da`
 (``train_da.py``, the tutorial's ``test_dA``)."""
 
+from .train_da import run_da
+from .train_sda import run_sda
 
-def run_sda(*args, **kwargs):
-    from .train_sda import run_sda
-
-    return run_sda(*args, **kwargs)
-
-
-def run_da(*args, **kwargs):
-    from .train_da import run_da
-
-    return run_da(*args, **kwargs)
-
-
-def run_metadata():
-    """What results files record about the software and settings that produced them."""
-    from .. import backend
-
-    return {"floatX": backend.floatX, "device": backend.device, "versions": backend.versions()}
-
-
-def numbers_settings(engine, batch_size):
-    """What determines a run's numbers besides its configuration: the float type, the device, the engine
-    that runs the steps and its own settings, and the versions of the software that computes them.
-    A resumed run must have the same (a checkpoint is refused otherwise, naming what differs)."""
-    from .. import backend
-
-    return {"floatX": backend.floatX, "device": backend.device, "resolved_engine": engine.name,
-            **engine.determinants(batch_size), "versions": backend.versions()}
+__all__ = ["run_da", "run_sda"]

@@ -11,7 +11,7 @@ from ..errors import UsageError
 from ..files import write_json
 from ..progress import EpochBars
 from ..run import ResumableRun, Stopwatch, log_time
-from . import numbers_settings, run_metadata
+from .metadata import numbers_settings, run_metadata
 
 
 def run_da(config, script="train_da.py", resume_command=None, stop_after_minibatches=None):

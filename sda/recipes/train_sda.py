@@ -10,7 +10,7 @@ from ..configs import SdAConfig, check_data_fits, check_sda_fits_in_memory, data
 from ..files import write_json
 from ..progress import EpochBars
 from ..run import ResumableRun, log_time
-from . import numbers_settings, run_metadata
+from .metadata import numbers_settings, run_metadata
 
 
 def run_sda(config, script="train_sda.py", resume_command=None, stop_after_minibatches=None, dA_class=None):
