@@ -455,6 +455,27 @@ def _update_layer(a_in, delta, W, b, lr):
             b[j] -= lr * delta[r, j]
 
 
+@njit
+def _sigmoid_layer(a, W, b):
+    s = blas.product(a, W)
+    for r in range(s.shape[0]):
+        for j in range(s.shape[1]):
+            s[r, j] = _sigmoid(s[r, j] + b[j])
+    return s
+
+
+@njit
+def encode(X, Ws, bs):
+    """The output of the sigmoid layers ``Ws``, ``bs`` (typed lists, bottom layer first) for each row of X:
+    ``sigmoid(a @ W + b)`` layer after layer, as ``SdA.encode`` computes it, with the same bits on every CPU
+    (for the inputs of the layer being pretrained, cached once per layer; PyTensor's compiled ``encode`` goes
+    through OpenBLAS and fast-math Numba code, which round differently on different CPUs)."""
+    a = _sigmoid_layer(X, Ws[0], bs[0])
+    for k in range(1, len(Ws)):
+        a = _sigmoid_layer(a, Ws[k], bs[k])
+    return a
+
+
 def forget_kernels_built_with_another_blas_binding(digest=None):
     """Flush the kernels' on-disk cache when ``sda/engines/blas.py`` changed since they were cached.
 
