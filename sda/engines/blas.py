@@ -247,7 +247,10 @@ def _reduce_lanes(builder, vector):
     return builder.extract_element(vector, ir.Constant(i32, 0))
 
 
-def _make_dot(wide):
+def _make_dot(wide, vectors):
+    """dot(x, y) with ``vectors`` vectors of ``lanes`` partial sums: x and y are cut into chunks of ``lanes``
+    terms, the last one padded with zero terms; chunk c goes to vector c % vectors, lane by lane, in order;
+    then the vectors are added pairwise ((v0 + v1) + (v2 + v3)) and the lanes by the tree of _reduce_lanes."""
     @intrinsic
     def dot_intrinsic(typingctx, x, y):
         if not (_float_array(x, 1) and _float_array(y, 1) and x.dtype == y.dtype):
@@ -262,28 +265,53 @@ def _make_dot(wide):
             total_element = context.get_value_type(total_type)
             total_vector = ir.VectorType(total_element, vector_type.count)
             align = context.get_abi_sizeof(element)
-            step = ir.Constant(n.type, vector_type.count)
-            full = builder.mul(builder.udiv(n, step), step)
-            partial = cgutils.alloca_once_value(builder, ir.Constant(total_vector, None))
-            with cgutils.for_range_slice(builder, ir.Constant(n.type, 0), full, step) as (j, _):
-                product = builder.fmul(_load_vector(builder, xs.data, j, vector_type, align),
-                                       _load_vector(builder, ys.data, j, vector_type, align))
+            lanes_ = vector_type.count
+            partials = [cgutils.alloca_once_value(builder, ir.Constant(total_vector, None)) for _ in range(vectors)]
+
+            def add_chunk(partial, vx, vy):
+                product = builder.fmul(vx, vy)
                 if wide and element != total_element:
                     product = builder.fpext(product, total_vector)
                 builder.store(builder.fadd(builder.load(partial), product), partial)
-            total = cgutils.alloca_once_value(builder, _reduce_lanes(builder, builder.load(partial)))
-            with cgutils.for_range_slice(builder, full, n, ir.Constant(n.type, 1)) as (j, _):
-                product = builder.fmul(builder.load(builder.gep(xs.data, [j])), builder.load(builder.gep(ys.data, [j])))
-                if wide and element != total_element:
-                    product = builder.fpext(product, total_element)
-                builder.store(builder.fadd(builder.load(total), product), total)
-            return builder.load(total)
+
+            group = ir.Constant(n.type, lanes_ * vectors)
+            grouped = builder.mul(builder.udiv(n, group), group)
+            with cgutils.for_range_slice(builder, ir.Constant(n.type, 0), grouped, group) as (j, _):
+                for v, partial in enumerate(partials):
+                    jv = builder.add(j, ir.Constant(n.type, v * lanes_))
+                    add_chunk(partial, _load_vector(builder, xs.data, jv, vector_type, align),
+                              _load_vector(builder, ys.data, jv, vector_type, align))
+            # the chunks left (fewer than ``vectors``), the last one zero-padded, into vectors 0, 1, ...
+            for v, partial in enumerate(partials):
+                start = builder.add(grouped, ir.Constant(n.type, v * lanes_))
+                left = builder.sub(n, start)
+                with builder.if_then(builder.icmp_signed(">=", left, ir.Constant(n.type, lanes_))):
+                    add_chunk(partial, _load_vector(builder, xs.data, start, vector_type, align),
+                              _load_vector(builder, ys.data, start, vector_type, align))
+                with builder.if_then(builder.and_(builder.icmp_signed(">", left, ir.Constant(n.type, 0)),
+                                                  builder.icmp_signed("<", left, ir.Constant(n.type, lanes_)))):
+                    padded_x = cgutils.alloca_once_value(builder, ir.Constant(vector_type, None))
+                    padded_y = cgutils.alloca_once_value(builder, ir.Constant(vector_type, None))
+                    builder.store(ir.Constant(vector_type, None), padded_x)
+                    builder.store(ir.Constant(vector_type, None), padded_y)
+                    px = builder.bitcast(padded_x, element.as_pointer())
+                    py = builder.bitcast(padded_y, element.as_pointer())
+                    with cgutils.for_range(builder, left) as loop:
+                        src = builder.add(start, loop.index)
+                        builder.store(builder.load(builder.gep(xs.data, [src])), builder.gep(px, [loop.index]))
+                        builder.store(builder.load(builder.gep(ys.data, [src])), builder.gep(py, [loop.index]))
+                    add_chunk(partial, builder.load(padded_x), builder.load(padded_y))
+            sums = [builder.load(p) for p in partials]
+            while len(sums) > 1:
+                sums = [builder.fadd(sums[v], sums[v + 1]) for v in range(0, len(sums), 2)]
+            return _reduce_lanes(builder, sums[0])
         return total_type(x, y), codegen
     return dot_intrinsic
 
 
-_dot = _make_dot(False)
-_dot_wide = _make_dot(True)
+DOT_VECTORS = 4  # independent chains of additions: the latency of one would bound a dot product at batch 1
+_dot = _make_dot(False, DOT_VECTORS)
+_dot_wide = _make_dot(True, DOT_VECTORS)
 
 
 @numba.njit(inline="always")
@@ -311,9 +339,10 @@ def dot_wide(x, y):
     return _dot_wide(x, y)
 
 
-def _make_panel(rows, chunks):
+def _make_panel(rows, chunks, skip):
     """out[r0:r0+rows, j0:j0+chunks*lanes] = A[r0:r0+rows] @ W[:, j0:j0+chunks*lanes]: each element summed over the
-    rows i of W in order, skipping the i where all ``rows`` inputs A[r, i] are zero (exactly the same sums)."""
+    rows i of W in order.  With ``skip``, the i where all ``rows`` inputs A[r, i] are zero are left out: the sums
+    are the same (adding a product 0 * w to a sum that starts at +0 changes nothing), only faster on sparse A."""
     @intrinsic
     def panel(typingctx, A, W, out, r0, j0):
         if not (_float_array(A, 2) and _float_array(W, 2) and _float_array(out, 2)
@@ -332,19 +361,26 @@ def _make_panel(rows, chunks):
             sums = [[cgutils.alloca_once_value(builder, ir.Constant(vector_type, None)) for _ in range(chunks)]
                     for _ in range(rows)]
             zero = ir.Constant(element, 0.0)
+
+            def accumulate(i, inputs):
+                w_row = _row(builder, Ws, i)
+                ws = [_load_vector(builder, w_row, column, vector_type, align) for column in columns]
+                for value, row_sums in zip(inputs, sums):
+                    a = _splat(builder, value, vector_type)
+                    for w, total in zip(ws, row_sums):
+                        builder.store(builder.fadd(builder.load(total), builder.fmul(a, w)), total)
+
             with cgutils.for_range(builder, k) as loop:
                 i = loop.index
                 inputs = [builder.load(builder.gep(a_row, [i])) for a_row in a_rows]
-                any_input = builder.fcmp_unordered("!=", inputs[0], zero)
-                for value in inputs[1:]:
-                    any_input = builder.or_(any_input, builder.fcmp_unordered("!=", value, zero))
-                with builder.if_then(any_input):
-                    w_row = _row(builder, Ws, i)
-                    ws = [_load_vector(builder, w_row, column, vector_type, align) for column in columns]
-                    for value, row_sums in zip(inputs, sums):
-                        a = _splat(builder, value, vector_type)
-                        for w, total in zip(ws, row_sums):
-                            builder.store(builder.fadd(builder.load(total), builder.fmul(a, w)), total)
+                if skip:
+                    any_input = builder.fcmp_unordered("!=", inputs[0], zero)
+                    for value in inputs[1:]:
+                        any_input = builder.or_(any_input, builder.fcmp_unordered("!=", value, zero))
+                    with builder.if_then(any_input):
+                        accumulate(i, inputs)
+                else:
+                    accumulate(i, inputs)
             for r, row_sums in enumerate(sums):
                 out_row = _row(builder, outs, builder.add(r0, ir.Constant(intp, r)))
                 for column, total in zip(columns, row_sums):
@@ -354,55 +390,64 @@ def _make_panel(rows, chunks):
     return panel
 
 
-_panel_4x2 = _make_panel(4, 2)
-_panel_4x1 = _make_panel(4, 1)
-_panel_1x2 = _make_panel(1, 2)
-_panel_1x1 = _make_panel(1, 1)
+_PANELS = {(rows, chunks, skip): _make_panel(rows, chunks, skip) for rows in (4, 1) for chunks in (2, 1)
+           for skip in (True, False)}
+_panel_4x2s, _panel_4x1s, _panel_1x2s, _panel_1x1s = (_PANELS[r, c, True] for r, c in ((4, 2), (4, 1), (1, 2), (1, 1)))
+_panel_4x2, _panel_4x1, _panel_1x2, _panel_1x1 = (_PANELS[r, c, False] for r, c in ((4, 2), (4, 1), (1, 2), (1, 1)))
 
 
-def _make_dots(rows):
-    """out[r0 + r, col] = dot(A[r0 + r], w) for r < rows: the sums of :func:`dot`, several at once."""
+def _make_dots(rows, w_rows):
+    """out[r0 + r, i0 + q] = dot(A[r0 + r], W[i0 + q]) for r < rows, q < w_rows: the sums of :func:`dot`,
+    several at once."""
     @intrinsic
-    def dots(typingctx, A, r0, w, out, col):
-        if not (_float_array(A, 2) and _float_array(w, 1) and _float_array(out, 2) and A.dtype == w.dtype == out.dtype
-                and isinstance(r0, types.Integer) and isinstance(col, types.Integer)):
+    def dots(typingctx, A, r0, W, i0, out):
+        if not (_float_array(A, 2) and _float_array(W, 2) and _float_array(out, 2) and A.dtype == W.dtype == out.dtype
+                and isinstance(r0, types.Integer) and isinstance(i0, types.Integer)):
             return None
 
         def codegen(context, builder, signature, args):
             As = context.make_array(signature.args[0])(context, builder, args[0])
-            ws = context.make_array(signature.args[2])(context, builder, args[2])
-            outs = context.make_array(signature.args[3])(context, builder, args[3])
+            Ws = context.make_array(signature.args[2])(context, builder, args[2])
+            outs = context.make_array(signature.args[4])(context, builder, args[4])
             intp = context.get_value_type(types.intp)
             r0 = context.cast(builder, args[1], signature.args[1], types.intp)
-            col = context.cast(builder, args[4], signature.args[4], types.intp)
-            n = cgutils.unpack_tuple(builder, ws.shape)[0]
+            i0 = context.cast(builder, args[3], signature.args[3], types.intp)
+            n = cgutils.unpack_tuple(builder, As.shape)[1]
             element, vector_type = _vector(context, signature.args[0].dtype)
             align = context.get_abi_sizeof(element)
             step = ir.Constant(n.type, vector_type.count)
             full = builder.mul(builder.udiv(n, step), step)
             a_rows = [_row(builder, As, builder.add(r0, ir.Constant(intp, r))) for r in range(rows)]
-            partials = [cgutils.alloca_once_value(builder, ir.Constant(vector_type, None)) for _ in range(rows)]
+            w_rows_ = [_row(builder, Ws, builder.add(i0, ir.Constant(intp, q))) for q in range(w_rows)]
+            partials = [[cgutils.alloca_once_value(builder, ir.Constant(vector_type, None)) for _ in range(w_rows)]
+                        for _ in range(rows)]
             with cgutils.for_range_slice(builder, ir.Constant(n.type, 0), full, step) as (j, _):
-                w = _load_vector(builder, ws.data, j, vector_type, align)
-                for a_row, partial in zip(a_rows, partials):
-                    product = builder.fmul(_load_vector(builder, a_row, j, vector_type, align), w)
-                    builder.store(builder.fadd(builder.load(partial), product), partial)
-            totals = [cgutils.alloca_once_value(builder, _reduce_lanes(builder, builder.load(p))) for p in partials]
+                ws = [_load_vector(builder, w_row, j, vector_type, align) for w_row in w_rows_]
+                for a_row, row_partials in zip(a_rows, partials):
+                    a = _load_vector(builder, a_row, j, vector_type, align)
+                    for w, partial in zip(ws, row_partials):
+                        builder.store(builder.fadd(builder.load(partial), builder.fmul(a, w)), partial)
+            totals = [[cgutils.alloca_once_value(builder, _reduce_lanes(builder, builder.load(p))) for p in row_partials]
+                      for row_partials in partials]
             with cgutils.for_range_slice(builder, full, n, ir.Constant(n.type, 1)) as (j, _):
-                w = builder.load(builder.gep(ws.data, [j]))
-                for a_row, total in zip(a_rows, totals):
-                    product = builder.fmul(builder.load(builder.gep(a_row, [j])), w)
-                    builder.store(builder.fadd(builder.load(total), product), total)
-            for r, total in enumerate(totals):
+                ws = [builder.load(builder.gep(w_row, [j])) for w_row in w_rows_]
+                for a_row, row_totals in zip(a_rows, totals):
+                    a = builder.load(builder.gep(a_row, [j]))
+                    for w, total in zip(ws, row_totals):
+                        builder.store(builder.fadd(builder.load(total), builder.fmul(a, w)), total)
+            for r, row_totals in enumerate(totals):
                 out_row = _row(builder, outs, builder.add(r0, ir.Constant(intp, r)))
-                builder.store(builder.load(total), builder.gep(out_row, [col]))
+                for q, total in enumerate(row_totals):
+                    builder.store(builder.load(total), builder.gep(out_row, [builder.add(i0, ir.Constant(intp, q))]))
             return context.get_dummy_value()
-        return types.void(A, r0, w, out, col), codegen
+        return types.void(A, r0, W, i0, out), codegen
     return dots
 
 
-_dots_4 = _make_dots(4)
-_dots_1 = _make_dots(1)
+_dots_4x2 = _make_dots(4, 2)
+_dots_1x2 = _make_dots(1, 2)
+_dots_4x1 = _make_dots(4, 1)
+_dots_1x1 = _make_dots(1, 1)
 
 
 def _make_add_rows_times_columns(chunks):
@@ -456,9 +501,52 @@ def _rows_contiguous(X):
 
 
 @numba.njit
+def _mostly_zero(A):
+    zeros = 0
+    for r in range(A.shape[0]):
+        for i in range(A.shape[1]):
+            if A[r, i] == 0.0:
+                zeros += 1
+    return 4 * zeros >= A.size
+
+
+@numba.njit
+def _panels(A, W, out, j0, stop, skip):
+    """out[:, j0:stop] = A @ W[:, j0:stop], stop - j0 a multiple of lanes."""
+    m = A.shape[0]
+    step = lanes(W)
+    while j0 < stop:
+        wide = j0 + 2 * step <= stop
+        r0 = 0
+        while r0 + 4 <= m:
+            if skip:
+                if wide:
+                    _panel_4x2s(A, W, out, r0, j0)
+                else:
+                    _panel_4x1s(A, W, out, r0, j0)
+            elif wide:
+                _panel_4x2(A, W, out, r0, j0)
+            else:
+                _panel_4x1(A, W, out, r0, j0)
+            r0 += 4
+        while r0 < m:
+            if skip:
+                if wide:
+                    _panel_1x2s(A, W, out, r0, j0)
+                else:
+                    _panel_1x1s(A, W, out, r0, j0)
+            elif wide:
+                _panel_1x2(A, W, out, r0, j0)
+            else:
+                _panel_1x1(A, W, out, r0, j0)
+            r0 += 1
+        j0 += 2 * step if wide else step
+
+
+@numba.njit
 def product(A, W):
     """``A @ W`` for 2-D float arrays of one dtype (rows of contiguous elements): each element summed over the
-    rows of W in order (zero inputs skipped: the same sums)."""
+    rows of W in order."""
     m, k = A.shape
     n = W.shape[1]
     if W.shape[0] != k:
@@ -468,32 +556,14 @@ def product(A, W):
     out = np.empty((m, n), W.dtype)
     step = lanes(W)
     full = n - n % step
-    j0 = 0
-    while j0 < full:
-        wide = j0 + 2 * step <= full
-        r0 = 0
-        while r0 + 4 <= m:
-            if wide:
-                _panel_4x2(A, W, out, r0, j0)
-            else:
-                _panel_4x1(A, W, out, r0, j0)
-            r0 += 4
-        while r0 < m:
-            if wide:
-                _panel_1x2(A, W, out, r0, j0)
-            else:
-                _panel_1x1(A, W, out, r0, j0)
-            r0 += 1
-        j0 += 2 * step if wide else step
-    if full < n:
-        for r in range(m):
-            for j in range(full, n):
-                out[r, j] = 0.0
-            for i in range(k):
-                a = A[r, i]
-                if a != 0.0:
-                    for j in range(full, n):
-                        out[r, j] += a * W[i, j]
+    skip = _mostly_zero(A)
+    _panels(A, W, out, 0, full, skip)
+    if full < n:  # the last columns, through a copy padded with zero columns to a whole vector
+        padded = np.zeros((k, step), W.dtype)
+        padded[:, :n - full] = W[:, full:]
+        padded_out = np.empty((m, step), W.dtype)
+        _panels(A, padded, padded_out, 0, step, skip)
+        out[:, full:] = padded_out[:, :n - full]
     return out
 
 
@@ -501,54 +571,82 @@ def product(A, W):
 def product_t(A, W):
     """``A @ W.T``: element (r, i) is ``dot(A[r], W[i])``."""
     m, n = A.shape
+    n_out = W.shape[0]
     if W.shape[1] != n:
         raise ValueError("product_t: shapes do not match")
     if not (_rows_contiguous(A) and _rows_contiguous(W)):
         raise ValueError("product_t: each row must be contiguous")
-    out = np.empty((m, W.shape[0]), W.dtype)
-    for i in range(W.shape[0]):
-        w = W[i]
+    if n < lanes(W):
+        # rows shorter than a vector: dot() sums them one term after the other from +0, which is what
+        # product() does for each element: the same bits, vectorised over the rows of W
+        return product(A, np.ascontiguousarray(W.T))
+    out = np.empty((m, n_out), W.dtype)
+    i = 0
+    while i + 2 <= n_out:
         r = 0
         while r + 4 <= m:
-            _dots_4(A, r, w, out, i)
+            _dots_4x2(A, r, W, i, out)
             r += 4
         while r < m:
-            _dots_1(A, r, w, out, i)
+            _dots_1x2(A, r, W, i, out)
+            r += 1
+        i += 2
+    if i < n_out:
+        r = 0
+        while r + 4 <= m:
+            _dots_4x1(A, r, W, i, out)
+            r += 4
+        while r < m:
+            _dots_1x1(A, r, W, i, out)
             r += 1
     return out
 
 
 @numba.njit
+def _add_product_tn_columns(alpha, A, B, W, j_start, j_stop):
+    """W[:, j_start:j_stop] += alpha * A.T @ B[:, j_start:j_stop], j_stop - j_start a multiple of lanes, in
+    blocks of columns whose part of B stays in the L1 cache."""
+    m, n_in = A.shape
+    step = lanes(W)
+    block = 16 * step  # 1 KiB of each row
+    rows = np.empty(m, np.intp)
+    for jb in range(j_start, j_stop, block):
+        je = min(jb + block, j_stop)
+        for i in range(n_in):
+            count = 0
+            for r in range(m):
+                if A[r, i] != 0.0:
+                    rows[count] = r
+                    count += 1
+            if count == 0:
+                continue
+            j0 = jb
+            while j0 + 4 * step <= je:
+                _add_rows_times_columns_4(A, B, W, i, j0, alpha, rows, count)
+                j0 += 4 * step
+            while j0 < je:
+                _add_rows_times_columns_1(A, B, W, i, j0, alpha, rows, count)
+                j0 += step
+
+
+@numba.njit
 def add_product_tn(alpha, A, B, W):
-    """``W += alpha * A.T @ B`` in place, one pass over W: element (i, j) adds alpha times the sum over the rows
-    r of A (in order, those with A[r, i] == 0 skipped: the same sum) of A[r, i] * B[r, j]."""
+    """``W += alpha * A.T @ B`` in place: element (i, j) adds alpha times the sum over the rows r of A (in order,
+    those with A[r, i] == 0 left out: the same sum) of A[r, i] * B[r, j], as gemm with beta = 1 does."""
     m, n_in = A.shape
     n = W.shape[1]
     if B.shape[0] != m or W.shape[0] != n_in or B.shape[1] != n:
         raise ValueError("add_product_tn: shapes do not match")
     if not (_rows_contiguous(A) and _rows_contiguous(B) and _rows_contiguous(W)):
         raise ValueError("add_product_tn: each row must be contiguous")
-    rows = np.empty(m, np.intp)
     step = lanes(W)
     full = n - n % step
     alpha = W.dtype.type(alpha)
-    for i in range(n_in):
-        count = 0
-        for r in range(m):
-            if A[r, i] != 0.0:
-                rows[count] = r
-                count += 1
-        if count == 0:
-            continue
-        j0 = 0
-        while j0 + 4 * step <= full:
-            _add_rows_times_columns_4(A, B, W, i, j0, alpha, rows, count)
-            j0 += 4 * step
-        while j0 < full:
-            _add_rows_times_columns_1(A, B, W, i, j0, alpha, rows, count)
-            j0 += step
-        for j in range(full, n):
-            total = W.dtype.type(0.0)
-            for q in range(count):
-                total += A[rows[q], i] * B[rows[q], j]
-            W[i, j] += alpha * total
+    _add_product_tn_columns(alpha, A, B, W, 0, full)
+    if full < n:  # the last columns, through copies padded with zero columns to a whole vector
+        padded_B = np.zeros((m, step), W.dtype)
+        padded_B[:, :n - full] = B[:, full:]
+        padded_W = np.zeros((n_in, step), W.dtype)
+        padded_W[:, :n - full] = W[:, full:]
+        _add_product_tn_columns(alpha, A, padded_B, padded_W, 0, step)
+        W[:, full:] = padded_W[:, :n - full]
