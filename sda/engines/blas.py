@@ -234,23 +234,63 @@ def _store_vector(builder, value, pointer, index, align):
     builder.store(value, builder.bitcast(builder.gep(pointer, [index]), value.type.as_pointer()), align=align)
 
 
-#: Fused multiply-adds (``fma(a, b, sum)``, one rounding) in the batch > 1 products?  IEEE 754 defines the fused
-#: result exactly, and LLVM emits the FMA instruction where the CPU has one and calls libm's ``fma`` elsewhere; that
-#: would make batch 20 about 1.3x faster here, but glibc's ``fma`` on CPUs without FMA (the SSE2 path, forced with
-#: GLIBC_TUNABLES=glibc.cpu.hwcaps=-FMA,-AVX2) is not exact: it differed from the instruction on 10 of 100 000 random
-#: float64 arguments, by up to 16 ulp (docs/determinism.md).  So: no FMA, a multiply and an add, everywhere.
-FUSED = False
+#: float32 terms of the batch > 1 products are added with a fused multiply-add, ``fma(a, b, sum)``: one rounding,
+#: which IEEE 754 defines exactly, so it is the same on every CPU.  Where the CPU has FMA (x86-64 since 2013) it is
+#: the instruction; elsewhere an exact emulation in float64 (below): the same bits, several times slower.  Not libm's
+#: ``fma``: glibc's software ``fma`` (its path for CPUs without FMA, forced with
+#: GLIBC_TUNABLES=glibc.cpu.hwcaps=-FMA,-AVX2) differed from the instruction on 10 of 100 000 random float64
+#: arguments, by up to 16 ulp (docs/determinism.md).  float64 terms are multiplied and added (two roundings): an
+#: exact float64 fma without the instruction would need double-double arithmetic.
+FUSED_FLOAT32 = True
 
 
-def _multiply_add(builder, a, b, c):
-    """``a * b + c``: fused (one rounding) when FUSED, else rounded twice; never left to LLVM to choose."""
-    if FUSED:
-        scalar = a.type.element if isinstance(a.type, ir.VectorType) else a.type
-        name = "f32" if isinstance(scalar, ir.FloatType) else "f64"
-        if isinstance(a.type, ir.VectorType):
-            name = f"v{a.type.count}{name}"
-        fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(a.type, [a.type] * 3), "llvm.fma." + name)
-        return builder.call(fma, [a, b, c])
+def _target_has_fma(context):
+    """Whether the code being compiled may use the FMA instruction (Numba's target features; NUMBA_CPU_NAME=generic
+    has none).  A wrong False only makes the products slower, never different."""
+    features = getattr(context.codegen(), "_tm_features", "") or ""
+    return "+fma" in features.split(",")
+
+
+def _emulated_fma_float32(builder, a, b, c):
+    """fma(a, b, c) for float32 (vectors) without the instruction, exactly: a * b is exact in float64; the float64
+    sum s = a * b + c is rounded to odd (s, or its neighbour towards the exact sum when s is inexact and even;
+    the error e of the sum by TwoSum), and rounding that to float32 rounds the exact sum once (Boldo and
+    Melquiond, 'Emulation of FMA and correctly rounded sums: proved algorithms using rounding to odd', 2008:
+    float64 has more than 24 + 2 bits)."""
+    double = ir.DoubleType()
+    wide = ir.VectorType(double, a.type.count) if isinstance(a.type, ir.VectorType) else double
+    bits_type = ir.VectorType(ir.IntType(64), a.type.count) if isinstance(a.type, ir.VectorType) else ir.IntType(64)
+    x, y, z = (builder.fpext(v, wide) for v in (a, b, c))
+    p = builder.fmul(x, y)
+    total = builder.fadd(p, z)
+    shifted = builder.fsub(total, p)
+    error = builder.fadd(builder.fsub(p, builder.fsub(total, shifted)), builder.fsub(z, shifted))
+
+    def constant(t, value):
+        return ir.Constant(t, [value] * t.count) if isinstance(t, ir.VectorType) else ir.Constant(t, value)
+
+    bits = builder.bitcast(total, bits_type)
+    error_bits = builder.bitcast(error, bits_type)
+    inexact = builder.fcmp_ordered("!=", error, constant(wide, 0.0))  # false when an infinity made it nan
+    even = builder.icmp_unsigned("==", builder.and_(bits, constant(bits_type, 1)), constant(bits_type, 0))
+    sign = constant(bits_type, -(1 << 63))
+    away = builder.icmp_unsigned("==", builder.and_(bits, sign), builder.and_(error_bits, sign))
+    neighbour = builder.select(away, builder.add(bits, constant(bits_type, 1)), builder.sub(bits, constant(bits_type, 1)))
+    odd = builder.select(builder.and_(inexact, even), neighbour, bits)
+    return builder.fptrunc(builder.bitcast(odd, wide), a.type)
+
+
+def _multiply_add(context, builder, a, b, c):
+    """``a * b + c`` for the batch > 1 products: fused for float32 (FUSED_FLOAT32), rounded twice for float64;
+    never left to LLVM to choose."""
+    scalar = a.type.element if isinstance(a.type, ir.VectorType) else a.type
+    if FUSED_FLOAT32 and isinstance(scalar, ir.FloatType):
+        if _target_has_fma(context):
+            name = f"v{a.type.count}f32" if isinstance(a.type, ir.VectorType) else "f32"
+            fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(a.type, [a.type] * 3),
+                                                 "llvm.fma." + name)
+            return builder.call(fma, [a, b, c])
+        return _emulated_fma_float32(builder, a, b, c)
     return builder.fadd(c, builder.fmul(a, b))
 
 
@@ -359,61 +399,110 @@ def dot_wide(x, y):
     return _dot_wide(x, y)
 
 
-def _make_panel(rows, chunks, skip):
-    """out[r0:r0+rows, j0:j0+chunks*lanes] = A[r0:r0+rows] @ W[:, j0:j0+chunks*lanes]: each element summed over the
-    rows i of W in order.  With ``skip``, the i where all ``rows`` inputs A[r, i] are zero are left out: the sums
-    are the same (adding a product 0 * w to a sum that starts at +0 changes nothing), only faster on sparse A."""
+def _make_panel(rows, chunks, skip, add):
+    """Panels of ``rows`` rows by ``chunks`` vectors of columns of ``A @ W``, over the rows r_start .. r_stop and the
+    columns j_start .. j_stop (multiples of the panel): element (r, j) of ``A @ W`` summed over the rows i of W in
+    order, then stored into out[r, j], or, with ``add``, ``alpha`` times it added to out[r, j] (``out += alpha *
+    A @ W``, as gemm with beta = 1).  With ``skip``, the i where all ``rows`` inputs A[r, i] are zero are left
+    out: the same sums (adding a product 0 * w to a sum that starts at +0 changes nothing), faster on sparse A.
+
+    Order of the panels (speed only): ``A @ W`` (W large) goes column by column, so that each column of panels
+    of W is read from memory once; ``out += ...`` (out large: the weights, A.T a few rows deep) row by row, so that
+    out is read and written in order."""
     @intrinsic
-    def panel(typingctx, A, W, out, r0, j0):
-        if not (_float_array(A, 2) and _float_array(W, 2) and _float_array(out, 2)
-                and A.dtype == W.dtype == out.dtype and isinstance(r0, types.Integer) and isinstance(j0, types.Integer)):
+    def panel(typingctx, A, W, out, r_start, r_stop, j_start, j_stop, alpha):
+        if not (_float_array(A, 2) and _float_array(W, 2) and _float_array(out, 2) and A.dtype == W.dtype == out.dtype
+                and all(isinstance(v, types.Integer) for v in (r_start, r_stop, j_start, j_stop))):
             return None
 
         def codegen(context, builder, signature, args):
             As, Ws, outs = (context.make_array(t)(context, builder, v) for t, v in zip(signature.args[:3], args[:3]))
             intp = context.get_value_type(types.intp)
-            r0, j0 = (context.cast(builder, v, t, types.intp) for v, t in zip(args[3:], signature.args[3:]))
+            r_start, r_stop, j_start, j_stop = (context.cast(builder, v, t, types.intp)
+                                                for v, t in zip(args[3:7], signature.args[3:7]))
+            dtype = signature.args[0].dtype
+            alpha = context.cast(builder, args[7], signature.args[7], dtype)
             k = cgutils.unpack_tuple(builder, As.shape)[1]
-            element, vector_type = _vector(context, signature.args[0].dtype)
+            element, vector_type = _vector(context, dtype)
             align = context.get_abi_sizeof(element)
-            columns = [builder.add(j0, ir.Constant(intp, c * vector_type.count)) for c in range(chunks)]
-            a_rows = [_row(builder, As, builder.add(r0, ir.Constant(intp, r))) for r in range(rows)]
-            sums = [[cgutils.alloca_once_value(builder, ir.Constant(vector_type, None)) for _ in range(chunks)]
-                    for _ in range(rows)]
+            sums = [[cgutils.alloca_once(builder, vector_type) for _ in range(chunks)] for _ in range(rows)]
             zero = ir.Constant(element, 0.0)
+            scale = _splat(builder, alpha, vector_type)
+            row_step = ir.Constant(intp, rows)
+            column_step = ir.Constant(intp, chunks * vector_type.count)
 
-            def accumulate(i, inputs):
-                w_row = _row(builder, Ws, i)
-                ws = [_load_vector(builder, w_row, column, vector_type, align) for column in columns]
-                for value, row_sums in zip(inputs, sums):
-                    a = _splat(builder, value, vector_type)
-                    for w, total in zip(ws, row_sums):
-                        builder.store(_multiply_add(builder, a, w, builder.load(total)), total)
+            def one_panel(r0, j0):
+                columns = [builder.add(j0, ir.Constant(intp, c * vector_type.count)) for c in range(chunks)]
+                for row_sums in sums:
+                    for total in row_sums:
+                        builder.store(ir.Constant(vector_type, None), total)
+                a_rows = [_row(builder, As, builder.add(r0, ir.Constant(intp, r))) for r in range(rows)]
 
-            with cgutils.for_range(builder, k) as loop:
-                i = loop.index
-                inputs = [builder.load(builder.gep(a_row, [i])) for a_row in a_rows]
-                if skip:
-                    any_input = builder.fcmp_unordered("!=", inputs[0], zero)
-                    for value in inputs[1:]:
-                        any_input = builder.or_(any_input, builder.fcmp_unordered("!=", value, zero))
-                    with builder.if_then(any_input):
+                def accumulate(i, inputs):
+                    w_row = _row(builder, Ws, i)
+                    ws = [_load_vector(builder, w_row, column, vector_type, align) for column in columns]
+                    for value, row_sums in zip(inputs, sums):
+                        a = _splat(builder, value, vector_type)
+                        for w, total in zip(ws, row_sums):
+                            builder.store(_multiply_add(context, builder, a, w, builder.load(total)), total)
+
+                with cgutils.for_range(builder, k) as loop:
+                    i = loop.index
+                    inputs = [builder.load(builder.gep(a_row, [i])) for a_row in a_rows]
+                    if skip:
+                        any_input = builder.fcmp_unordered("!=", inputs[0], zero)
+                        for value in inputs[1:]:
+                            any_input = builder.or_(any_input, builder.fcmp_unordered("!=", value, zero))
+                        with builder.if_then(any_input):
+                            accumulate(i, inputs)
+                    else:
                         accumulate(i, inputs)
-                else:
-                    accumulate(i, inputs)
-            for r, row_sums in enumerate(sums):
-                out_row = _row(builder, outs, builder.add(r0, ir.Constant(intp, r)))
-                for column, total in zip(columns, row_sums):
-                    _store_vector(builder, builder.load(total), out_row, column, align)
+                for r, row_sums in enumerate(sums):
+                    out_row = _row(builder, outs, builder.add(r0, ir.Constant(intp, r)))
+                    for column, total in zip(columns, row_sums):
+                        value = builder.load(total)
+                        if add:
+                            value = _multiply_add(context, builder, scale, value,
+                                                  _load_vector(builder, out_row, column, vector_type, align))
+                        _store_vector(builder, value, out_row, column, align)
+
+            if add:
+                with cgutils.for_range_slice(builder, r_start, r_stop, row_step) as (r0, _):
+                    with cgutils.for_range_slice(builder, j_start, j_stop, column_step) as (j0, _):
+                        one_panel(r0, j0)
+            else:
+                with cgutils.for_range_slice(builder, j_start, j_stop, column_step) as (j0, _):
+                    with cgutils.for_range_slice(builder, r_start, r_stop, row_step) as (r0, _):
+                        one_panel(r0, j0)
             return context.get_dummy_value()
-        return types.void(A, W, out, r0, j0), codegen
+        return types.void(A, W, out, r_start, r_stop, j_start, j_stop, alpha), codegen
     return panel
 
 
-_PANELS = {(rows, chunks, skip): _make_panel(rows, chunks, skip) for rows in (4, 1) for chunks in (2, 1)
-           for skip in (True, False)}
-_panel_4x2s, _panel_4x1s, _panel_1x2s, _panel_1x1s = (_PANELS[r, c, True] for r, c in ((4, 2), (4, 1), (1, 2), (1, 1)))
-_panel_4x2, _panel_4x1, _panel_1x2, _panel_1x1 = (_PANELS[r, c, False] for r, c in ((4, 2), (4, 1), (1, 2), (1, 1)))
+_PANELS = {(rows, chunks, skip, add): _make_panel(rows, chunks, skip, add)
+           for rows in (4, 1) for chunks in (4, 1) for skip in (False, True) for add in (False, True)}
+
+
+def _panel(A, W, out, r_start, r_stop, j_start, j_stop, alpha, four, wide, skip, add):
+    """The panels of ``_make_panel(4 if four else 1, 4 if wide else 1, skip, add)``."""
+
+
+def _make_panel_dispatch():
+    # an if-tree over the 16 variants, written out for Numba (which cannot index a dict of intrinsics)
+    lines = ["def dispatch(A, W, out, r_start, r_stop, j_start, j_stop, alpha, four, wide, skip, add):"]
+    for key in _PANELS:
+        rows, chunks, skip, add = key
+        condition = " and ".join([("" if rows == 4 else "not ") + "four", ("" if chunks == 4 else "not ") + "wide",
+                                  ("" if skip else "not ") + "skip", ("" if add else "not ") + "add"])
+        lines.append(f"    if {condition}:")
+        lines.append(f"        _p_{rows}_{chunks}_{int(skip)}_{int(add)}(A, W, out, r_start, r_stop, j_start, j_stop, alpha)")
+        lines.append("        return")
+    names = {f"_p_{r}_{c}_{int(s_)}_{int(a)}": f for (r, c, s_, a), f in _PANELS.items()}
+    exec("\n".join(lines), names)
+    return names["dispatch"]
+
+
+_panel = numba.njit(_make_panel_dispatch())
 
 
 def _make_dots(rows, w_rows):
@@ -446,7 +535,7 @@ def _make_dots(rows, w_rows):
                 for a_row, row_partials in zip(a_rows, partials):
                     a = _load_vector(builder, a_row, j, vector_type, align)
                     for w, partial in zip(ws, row_partials):
-                        builder.store(_multiply_add(builder, a, w, builder.load(partial)), partial)
+                        builder.store(_multiply_add(context, builder, a, w, builder.load(partial)), partial)
             totals = [[cgutils.alloca_once_value(builder, _reduce_lanes(builder, builder.load(p))) for p in row_partials]
                       for row_partials in partials]
             with cgutils.for_range_slice(builder, full, n, ir.Constant(n.type, 1)) as (j, _):
@@ -454,7 +543,7 @@ def _make_dots(rows, w_rows):
                 for a_row, row_totals in zip(a_rows, totals):
                     a = builder.load(builder.gep(a_row, [j]))
                     for w, total in zip(ws, row_totals):
-                        builder.store(_multiply_add(builder, a, w, builder.load(total)), total)
+                        builder.store(_multiply_add(context, builder, a, w, builder.load(total)), total)
             for r, row_totals in enumerate(totals):
                 out_row = _row(builder, outs, builder.add(r0, ir.Constant(intp, r)))
                 for q, total in enumerate(row_totals):
@@ -470,51 +559,6 @@ _dots_4x1 = _make_dots(4, 1)
 _dots_1x1 = _make_dots(1, 1)
 
 
-def _make_add_rows_times_columns(chunks):
-    """W[i, j0:j0+chunks*lanes] += alpha * (sum over q < count of A[rows[q], i] * B[rows[q], j0:...]): each
-    element's sum in the order of ``rows``, then multiplied by alpha and added to W (as gemm does)."""
-    @intrinsic
-    def add(typingctx, A, B, W, i, j0, alpha, rows, count):
-        if not (_float_array(A, 2) and _float_array(B, 2) and _float_array(W, 2) and A.dtype == B.dtype == W.dtype
-                and isinstance(rows, types.Array) and isinstance(rows.dtype, types.Integer)):
-            return None
-
-        def codegen(context, builder, signature, args):
-            As, Bs, Ws = (context.make_array(t)(context, builder, v) for t, v in zip(signature.args[:3], args[:3]))
-            rows_array = context.make_array(signature.args[6])(context, builder, args[6])
-            dtype = signature.args[0].dtype
-            intp = context.get_value_type(types.intp)
-            i = context.cast(builder, args[3], signature.args[3], types.intp)
-            j0 = context.cast(builder, args[4], signature.args[4], types.intp)
-            alpha = context.cast(builder, args[5], signature.args[5], dtype)
-            count = context.cast(builder, args[7], signature.args[7], types.intp)
-            element, vector_type = _vector(context, dtype)
-            align = context.get_abi_sizeof(element)
-            columns = [builder.add(j0, ir.Constant(intp, c * vector_type.count)) for c in range(chunks)]
-            totals = [cgutils.alloca_once_value(builder, ir.Constant(vector_type, None)) for _ in range(chunks)]
-            with cgutils.for_range(builder, count) as loop:
-                r = context.cast(builder, builder.load(builder.gep(rows_array.data, [loop.index])),
-                                 signature.args[6].dtype, types.intp)
-                a = _splat(builder, builder.load(builder.gep(_row(builder, As, r), [i])), vector_type)
-                b_row = _row(builder, Bs, r)
-                for column, total in zip(columns, totals):
-                    b = _load_vector(builder, b_row, column, vector_type, align)
-                    builder.store(_multiply_add(builder, a, b, builder.load(total)), total)
-            w_row = _row(builder, Ws, i)
-            scale = _splat(builder, alpha, vector_type)
-            for column, total in zip(columns, totals):
-                update = builder.fmul(scale, builder.load(total))
-                _store_vector(builder, builder.fadd(update, _load_vector(builder, w_row, column, vector_type, align)),
-                              w_row, column, align)
-            return context.get_dummy_value()
-        return types.void(A, B, W, i, j0, alpha, rows, count), codegen
-    return add
-
-
-_add_rows_times_columns_4 = _make_add_rows_times_columns(4)
-_add_rows_times_columns_1 = _make_add_rows_times_columns(1)
-
-
 @numba.njit(inline="always")
 def _rows_contiguous(X):
     return X.shape[1] <= 1 or X.strides[1] == X.itemsize
@@ -522,6 +566,7 @@ def _rows_contiguous(X):
 
 @numba.njit
 def _mostly_zero(A):
+    """At least a quarter of A is zero (then the products skip zeros: the same sums, faster)."""
     zeros = 0
     for r in range(A.shape[0]):
         for i in range(A.shape[1]):
@@ -531,36 +576,32 @@ def _mostly_zero(A):
 
 
 @numba.njit
-def _panels(A, W, out, j0, stop, skip):
-    """out[:, j0:stop] = A @ W[:, j0:stop], stop - j0 a multiple of lanes."""
-    m = A.shape[0]
+def _panels(A, W, out, alpha, add, skip):
+    """out = A @ W, or out += alpha * A @ W with ``add``: panels of 4 rows (then single rows) by 4 vectors of
+    columns (then single vectors); the last columns through copies padded with zero columns (the same sums, in
+    whole vectors)."""
+    m, k = A.shape
+    n = W.shape[1]
     step = lanes(W)
-    while j0 < stop:
-        wide = j0 + 2 * step <= stop
-        r0 = 0
-        while r0 + 4 <= m:
-            if skip:
-                if wide:
-                    _panel_4x2s(A, W, out, r0, j0)
-                else:
-                    _panel_4x1s(A, W, out, r0, j0)
-            elif wide:
-                _panel_4x2(A, W, out, r0, j0)
-            else:
-                _panel_4x1(A, W, out, r0, j0)
-            r0 += 4
-        while r0 < m:
-            if skip:
-                if wide:
-                    _panel_1x2s(A, W, out, r0, j0)
-                else:
-                    _panel_1x1s(A, W, out, r0, j0)
-            elif wide:
-                _panel_1x2(A, W, out, r0, j0)
-            else:
-                _panel_1x1(A, W, out, r0, j0)
-            r0 += 1
-        j0 += 2 * step if wide else step
+    wide = n - n % (4 * step)
+    full = n - n % step
+    blocks = m - m % 4
+    for r_start, r_stop, four in ((0, blocks, True), (blocks, m, False)):
+        if r_start < r_stop:
+            if wide:
+                _panel(A, W, out, r_start, r_stop, 0, wide, alpha, four, True, skip, add)
+            if wide < full:
+                _panel(A, W, out, r_start, r_stop, wide, full, alpha, four, False, skip, add)
+    if full < n:
+        padded_W = np.zeros((k, step), W.dtype)
+        padded_W[:, :n - full] = W[:, full:]
+        padded_out = np.zeros((m, step), W.dtype)
+        if add:
+            padded_out[:, :n - full] = out[:, full:]
+        for r_start, r_stop, four in ((0, blocks, True), (blocks, m, False)):
+            if r_start < r_stop:
+                _panel(A, padded_W, padded_out, r_start, r_stop, 0, step, alpha, four, False, skip, add)
+        out[:, full:] = padded_out[:, :n - full]
 
 
 @numba.njit
@@ -568,22 +609,12 @@ def product(A, W):
     """``A @ W`` for 2-D float arrays of one dtype (rows of contiguous elements): each element summed over the
     rows of W in order."""
     m, k = A.shape
-    n = W.shape[1]
     if W.shape[0] != k:
         raise ValueError("product: shapes do not match")
     if not (_rows_contiguous(A) and _rows_contiguous(W)):
         raise ValueError("product: each row must be contiguous")
-    out = np.empty((m, n), W.dtype)
-    step = lanes(W)
-    full = n - n % step
-    skip = _mostly_zero(A)
-    _panels(A, W, out, 0, full, skip)
-    if full < n:  # the last columns, through a copy padded with zero columns to a whole vector
-        padded = np.zeros((k, step), W.dtype)
-        padded[:, :n - full] = W[:, full:]
-        padded_out = np.empty((m, step), W.dtype)
-        _panels(A, padded, padded_out, 0, step, skip)
-        out[:, full:] = padded_out[:, :n - full]
+    out = np.empty((m, W.shape[1]), W.dtype)
+    _panels(A, W, out, W.dtype.type(1.0), False, _mostly_zero(A))
     return out
 
 
@@ -622,51 +653,112 @@ def product_t(A, W):
     return out
 
 
+def _make_gathered_rows(chunks):
+    """W[i, j0:j_stop] += alpha * sum over q < count of A[rows[q], i] * B[rows[q], j0:j_stop], in the order of
+    ``rows``, ``chunks`` vectors of columns at a time (j_stop - j0 a multiple of chunks * lanes): one row of
+    ``W += alpha * A.T @ B`` from the rows of A that are not zero in column i."""
+    @intrinsic
+    def gathered(typingctx, A, B, W, i, rows, count, j0, j_stop, alpha):
+        if not (_float_array(A, 2) and _float_array(B, 2) and _float_array(W, 2) and A.dtype == B.dtype == W.dtype
+                and isinstance(rows, types.Array) and rows.dtype == types.intp):
+            return None
+
+        def codegen(context, builder, signature, args):
+            As, Bs, Ws = (context.make_array(t)(context, builder, v) for t, v in zip(signature.args[:3], args[:3]))
+            rows_array = context.make_array(signature.args[4])(context, builder, args[4])
+            intp = context.get_value_type(types.intp)
+            dtype = signature.args[0].dtype
+            i, count, j0, j_stop = (context.cast(builder, args[n], signature.args[n], types.intp) for n in (3, 5, 6, 7))
+            alpha = context.cast(builder, args[8], signature.args[8], dtype)
+            element, vector_type = _vector(context, dtype)
+            align = context.get_abi_sizeof(element)
+            totals = [cgutils.alloca_once(builder, vector_type) for _ in range(chunks)]
+            w_row = _row(builder, Ws, i)
+            scale = _splat(builder, alpha, vector_type)
+            with cgutils.for_range_slice(builder, j0, j_stop, ir.Constant(intp, chunks * vector_type.count)) as (j, _):
+                columns = [builder.add(j, ir.Constant(intp, c * vector_type.count)) for c in range(chunks)]
+                for total in totals:
+                    builder.store(ir.Constant(vector_type, None), total)
+                with cgutils.for_range(builder, count) as loop:
+                    r = builder.load(builder.gep(rows_array.data, [loop.index]))
+                    a = _splat(builder, builder.load(builder.gep(_row(builder, As, r), [i])), vector_type)
+                    b_row = _row(builder, Bs, r)
+                    for column, total in zip(columns, totals):
+                        b = _load_vector(builder, b_row, column, vector_type, align)
+                        builder.store(_multiply_add(context, builder, a, b, builder.load(total)), total)
+                for column, total in zip(columns, totals):
+                    value = _multiply_add(context, builder, scale, builder.load(total),
+                                          _load_vector(builder, w_row, column, vector_type, align))
+                    _store_vector(builder, value, w_row, column, align)
+            return context.get_dummy_value()
+        return types.void(A, B, W, i, rows, count, j0, j_stop, alpha), codegen
+    return gathered
+
+
+_gathered_4 = _make_gathered_rows(4)
+_gathered_1 = _make_gathered_rows(1)
+
+
 @numba.njit
-def _add_product_tn_columns(alpha, A, B, W, j_start, j_stop):
-    """W[:, j_start:j_stop] += alpha * A.T @ B[:, j_start:j_stop], j_stop - j_start a multiple of lanes, in
-    blocks of columns whose part of B stays in the L1 cache."""
+def _nonzero_rows(A):
+    """For each column i of A: how many rows are not zero there, and which (in order)."""
     m, n_in = A.shape
+    rows = np.empty((n_in, m), np.intp)
+    counts = np.zeros(n_in, np.intp)
+    for i in range(n_in):
+        count = 0
+        for r in range(m):
+            rows[i, count] = r
+            count += A[r, i] != 0.0  # no branch: the pattern of zeros is not predictable
+        counts[i] = count
+    return rows, counts
+
+
+@numba.njit
+def _add_product_tn_sparse(alpha, A, B, W, rows, counts):
+    """W += alpha * A.T @ B with the columns of W a multiple of lanes, from the rows of A that are not zero in
+    each column, in blocks of columns whose part of B stays in the L1 cache."""
+    n_in = A.shape[1]
+    n = W.shape[1]
     step = lanes(W)
-    block = 16 * step  # 1 KiB of each row
-    rows = np.empty(m, np.intp)
-    for jb in range(j_start, j_stop, block):
-        je = min(jb + block, j_stop)
+    block = 16 * step
+    for jb in range(0, n, block):
+        je = min(jb + block, n)
+        wide = je - (je - jb) % (4 * step)
         for i in range(n_in):
-            count = 0
-            for r in range(m):
-                if A[r, i] != 0.0:
-                    rows[count] = r
-                    count += 1
+            count = counts[i]
             if count == 0:
                 continue
-            j0 = jb
-            while j0 + 4 * step <= je:
-                _add_rows_times_columns_4(A, B, W, i, j0, alpha, rows, count)
-                j0 += 4 * step
-            while j0 < je:
-                _add_rows_times_columns_1(A, B, W, i, j0, alpha, rows, count)
-                j0 += step
+            if wide > jb:
+                _gathered_4(A, B, W, i, rows[i], count, jb, wide, alpha)
+            if je > wide:
+                _gathered_1(A, B, W, i, rows[i], count, wide, je, alpha)
 
 
 @numba.njit
 def add_product_tn(alpha, A, B, W):
-    """``W += alpha * A.T @ B`` in place: element (i, j) adds alpha times the sum over the rows r of A (in order,
-    those with A[r, i] == 0 left out: the same sum) of A[r, i] * B[r, j], as gemm with beta = 1 does."""
+    """``W += alpha * A.T @ B`` in place, in one pass over W: element (i, j) adds alpha times the sum over the rows r
+    of A, in order, of A[r, i] * B[r, j] (as gemm with beta = 1 does).  On a mostly zero A (the corrupted inputs
+    of layer 0) the zeros of each column of A are skipped (the same sums); otherwise the panels of
+    :func:`product` on a copy of A.T."""
     m, n_in = A.shape
     n = W.shape[1]
     if B.shape[0] != m or W.shape[0] != n_in or B.shape[1] != n:
         raise ValueError("add_product_tn: shapes do not match")
     if not (_rows_contiguous(A) and _rows_contiguous(B) and _rows_contiguous(W)):
         raise ValueError("add_product_tn: each row must be contiguous")
+    alpha = W.dtype.type(alpha)
+    if not _mostly_zero(A):
+        _panels(np.ascontiguousarray(A.T), B, W, alpha, True, False)
+        return
     step = lanes(W)
     full = n - n % step
-    alpha = W.dtype.type(alpha)
-    _add_product_tn_columns(alpha, A, B, W, 0, full)
+    rows, counts = _nonzero_rows(A)
+    _add_product_tn_sparse(alpha, A, B[:, :full], W[:, :full], rows, counts)
     if full < n:  # the last columns, through copies padded with zero columns to a whole vector
         padded_B = np.zeros((m, step), W.dtype)
         padded_B[:, :n - full] = B[:, full:]
         padded_W = np.zeros((n_in, step), W.dtype)
         padded_W[:, :n - full] = W[:, full:]
-        _add_product_tn_columns(alpha, A, padded_B, padded_W, 0, step)
+        _add_product_tn_sparse(alpha, A, padded_B, padded_W, rows, counts)
         W[:, full:] = padded_W[:, :n - full]
