@@ -479,30 +479,25 @@ def _make_panel(rows, chunks, skip, add):
     return panel
 
 
-_PANELS = {(rows, chunks, skip, add): _make_panel(rows, chunks, skip, add)
-           for rows in (4, 1) for chunks in (4, 1) for skip in (False, True) for add in (False, True)}
+ROWS, CHUNKS = 4, 4  # a panel: 4 rows by 4 vectors (64 float32 or 32 float64 columns); 16 sums in registers
+_panel_store = _make_panel(ROWS, CHUNKS, False, False)
+_panel_store_skip = _make_panel(ROWS, CHUNKS, True, False)
+_panel_add = _make_panel(ROWS, CHUNKS, False, True)
+_panel_add_skip = _make_panel(ROWS, CHUNKS, True, True)
 
 
-def _panel(A, W, out, r_start, r_stop, j_start, j_stop, alpha, four, wide, skip, add):
-    """The panels of ``_make_panel(4 if four else 1, 4 if wide else 1, skip, add)``."""
-
-
-def _make_panel_dispatch():
-    # an if-tree over the 16 variants, written out for Numba (which cannot index a dict of intrinsics)
-    lines = ["def dispatch(A, W, out, r_start, r_stop, j_start, j_stop, alpha, four, wide, skip, add):"]
-    for key in _PANELS:
-        rows, chunks, skip, add = key
-        condition = " and ".join([("" if rows == 4 else "not ") + "four", ("" if chunks == 4 else "not ") + "wide",
-                                  ("" if skip else "not ") + "skip", ("" if add else "not ") + "add"])
-        lines.append(f"    if {condition}:")
-        lines.append(f"        _p_{rows}_{chunks}_{int(skip)}_{int(add)}(A, W, out, r_start, r_stop, j_start, j_stop, alpha)")
-        lines.append("        return")
-    names = {f"_p_{r}_{c}_{int(s_)}_{int(a)}": f for (r, c, s_, a), f in _PANELS.items()}
-    exec("\n".join(lines), names)
-    return names["dispatch"]
-
-
-_panel = numba.njit(_make_panel_dispatch())
+@numba.njit(cache=True)
+def _panel(A, W, out, r_stop, j_stop, alpha, skip, add):
+    """The panels of rows 0 .. r_stop and columns 0 .. j_stop (multiples of the panel's)."""
+    if add:
+        if skip:
+            _panel_add_skip(A, W, out, 0, r_stop, 0, j_stop, alpha)
+        else:
+            _panel_add(A, W, out, 0, r_stop, 0, j_stop, alpha)
+    elif skip:
+        _panel_store_skip(A, W, out, 0, r_stop, 0, j_stop, alpha)
+    else:
+        _panel_store(A, W, out, 0, r_stop, 0, j_stop, alpha)
 
 
 def _make_dots(rows, w_rows):
@@ -564,7 +559,7 @@ def _rows_contiguous(X):
     return X.shape[1] <= 1 or X.strides[1] == X.itemsize
 
 
-@numba.njit
+@numba.njit(cache=True)
 def _mostly_zero(A):
     """At least a quarter of A is zero (then the products skip zeros: the same sums, faster)."""
     zeros = 0
@@ -575,36 +570,54 @@ def _mostly_zero(A):
     return 4 * zeros >= A.size
 
 
-@numba.njit
+@numba.njit(cache=True)
+def _copy(source, source_row, source_column, target, target_row, target_column, rows, columns):
+    """target[target_row:+rows, target_column:+columns] = source[source_row:+rows, source_column:+columns]
+    (plain loops: Numba compiles them much faster than slice assignments)."""
+    for r in range(rows):
+        for j in range(columns):
+            target[target_row + r, target_column + j] = source[source_row + r, source_column + j]
+
+
+@numba.njit(cache=True)
 def _panels(A, W, out, alpha, add, skip):
-    """out = A @ W, or out += alpha * A @ W with ``add``: panels of 4 rows (then single rows) by 4 vectors of
-    columns (then single vectors); the last columns through copies padded with zero columns (the same sums, in
-    whole vectors)."""
+    """out = A @ W, or out += alpha * A @ W with ``add``, in panels; the rows and columns left over through
+    copies padded with zero rows and columns (the same sums, in whole panels)."""
     m, k = A.shape
     n = W.shape[1]
-    step = lanes(W)
-    wide = n - n % (4 * step)
-    full = n - n % step
-    blocks = m - m % 4
-    for r_start, r_stop, four in ((0, blocks, True), (blocks, m, False)):
-        if r_start < r_stop:
-            if wide:
-                _panel(A, W, out, r_start, r_stop, 0, wide, alpha, four, True, skip, add)
-            if wide < full:
-                _panel(A, W, out, r_start, r_stop, wide, full, alpha, four, False, skip, add)
-    if full < n:
-        padded_W = np.zeros((k, step), W.dtype)
-        padded_W[:, :n - full] = W[:, full:]
-        padded_out = np.zeros((m, step), W.dtype)
+    width = CHUNKS * lanes(W)
+    m_full = m - m % ROWS
+    n_full = n - n % width
+    tail_rows = m - m_full
+    tail_columns = n - n_full
+    if m_full and n_full:
+        _panel(A, W, out, m_full, n_full, alpha, skip, add)
+    padded_A = np.zeros((ROWS, k), W.dtype)
+    _copy(A, m_full, 0, padded_A, 0, 0, tail_rows, k)
+    if tail_rows and n_full:
+        padded_out = np.zeros((ROWS, n_full), W.dtype)
         if add:
-            padded_out[:, :n - full] = out[:, full:]
-        for r_start, r_stop, four in ((0, blocks, True), (blocks, m, False)):
-            if r_start < r_stop:
-                _panel(A, padded_W, padded_out, r_start, r_stop, 0, step, alpha, four, False, skip, add)
-        out[:, full:] = padded_out[:, :n - full]
+            _copy(out, m_full, 0, padded_out, 0, 0, tail_rows, n_full)
+        _panel(padded_A, W, padded_out, ROWS, n_full, alpha, skip, add)
+        _copy(padded_out, 0, 0, out, m_full, 0, tail_rows, n_full)
+    if tail_columns:
+        padded_W = np.zeros((k, width), W.dtype)
+        _copy(W, 0, n_full, padded_W, 0, 0, k, tail_columns)
+        padded_out = np.zeros((max(m_full, ROWS), width), W.dtype)
+        if m_full:
+            if add:
+                _copy(out, 0, n_full, padded_out, 0, 0, m_full, tail_columns)
+            _panel(A, padded_W, padded_out, m_full, width, alpha, skip, add)
+            _copy(padded_out, 0, 0, out, 0, n_full, m_full, tail_columns)
+        if tail_rows:
+            padded_out[:] = 0.0
+            if add:
+                _copy(out, m_full, n_full, padded_out, 0, 0, tail_rows, tail_columns)
+            _panel(padded_A, padded_W, padded_out, ROWS, width, alpha, skip, add)
+            _copy(padded_out, 0, 0, out, m_full, n_full, tail_rows, tail_columns)
 
 
-@numba.njit
+@numba.njit(cache=True)
 def product(A, W):
     """``A @ W`` for 2-D float arrays of one dtype (rows of contiguous elements): each element summed over the
     rows of W in order."""
@@ -618,7 +631,7 @@ def product(A, W):
     return out
 
 
-@numba.njit
+@numba.njit(cache=True)
 def product_t(A, W):
     """``A @ W.T``: element (r, i) is ``dot(A[r], W[i])``."""
     m, n = A.shape
@@ -699,7 +712,7 @@ _gathered_4 = _make_gathered_rows(4)
 _gathered_1 = _make_gathered_rows(1)
 
 
-@numba.njit
+@numba.njit(cache=True)
 def _nonzero_rows(A):
     """For each column i of A: how many rows are not zero there, and which (in order)."""
     m, n_in = A.shape
@@ -714,12 +727,11 @@ def _nonzero_rows(A):
     return rows, counts
 
 
-@numba.njit
-def _add_product_tn_sparse(alpha, A, B, W, rows, counts):
-    """W += alpha * A.T @ B with the columns of W a multiple of lanes, from the rows of A that are not zero in
-    each column, in blocks of columns whose part of B stays in the L1 cache."""
+@numba.njit(cache=True)
+def _add_product_tn_sparse(alpha, A, B, W, rows, counts, n):
+    """W[:, :n] += alpha * A.T @ B[:, :n], n a multiple of lanes, from the rows of A that are not zero in each
+    column, in blocks of columns whose part of B stays in the L1 cache."""
     n_in = A.shape[1]
-    n = W.shape[1]
     step = lanes(W)
     block = 16 * step
     for jb in range(0, n, block):
@@ -735,7 +747,7 @@ def _add_product_tn_sparse(alpha, A, B, W, rows, counts):
                 _gathered_1(A, B, W, i, rows[i], count, wide, je, alpha)
 
 
-@numba.njit
+@numba.njit(cache=True)
 def add_product_tn(alpha, A, B, W):
     """``W += alpha * A.T @ B`` in place, in one pass over W: element (i, j) adds alpha times the sum over the rows r
     of A, in order, of A[r, i] * B[r, j] (as gemm with beta = 1 does).  On a mostly zero A (the corrupted inputs
@@ -754,11 +766,11 @@ def add_product_tn(alpha, A, B, W):
     step = lanes(W)
     full = n - n % step
     rows, counts = _nonzero_rows(A)
-    _add_product_tn_sparse(alpha, A, B[:, :full], W[:, :full], rows, counts)
+    _add_product_tn_sparse(alpha, A, B, W, rows, counts, full)
     if full < n:  # the last columns, through copies padded with zero columns to a whole vector
         padded_B = np.zeros((m, step), W.dtype)
-        padded_B[:, :n - full] = B[:, full:]
+        _copy(B, 0, full, padded_B, 0, 0, m, n - full)
         padded_W = np.zeros((n_in, step), W.dtype)
-        padded_W[:, :n - full] = W[:, full:]
-        _add_product_tn_sparse(alpha, A, padded_B, padded_W, rows, counts)
-        W[:, full:] = padded_W[:, :n - full]
+        _copy(W, 0, full, padded_W, 0, 0, n_in, n - full)
+        _add_product_tn_sparse(alpha, A, padded_B, padded_W, rows, counts, step)
+        _copy(padded_W, 0, 0, W, 0, full, n_in, n - full)
