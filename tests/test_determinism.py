@@ -80,23 +80,29 @@ OLD_CPU = {"NUMBA_CPU_NAME": "generic", "GLIBC_TUNABLES": "glibc.cpu.hwcaps=-AVX
            "OPENBLAS_CORETYPE": "PRESCOTT"}
 
 
-def _train_in_subprocess(cache, extra_env):
+def _start_training(cache, extra_env):
     env = {key: value for key, value in os.environ.items()
            if key not in ("NUMBA_CPU_NAME", "NUMBA_CPU_FEATURES", "GLIBC_TUNABLES", "OPENBLAS_CORETYPE",
                           "NUMBA_DISABLE_JIT")}
     env.update(extra_env)
     env["NUMBA_CACHE_DIR"] = str(cache)  # one cache per target: the generic run must not load the host's build
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
-    done = subprocess.run([sys.executable, "-c", CHILD], env=env, cwd=ROOT, capture_output=True, text=True,
-                          timeout=1200)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return subprocess.Popen([sys.executable, "-c", CHILD], env=env, cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def _result(process):
+    stdout, stderr = process.communicate(timeout=1200)
+    assert process.returncode == 0, stderr[-3000:]
+    return json.loads(stdout.strip().splitlines()[-1])
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    return {"this CPU": _train_in_subprocess(tmp_path_factory.mktemp("numba-cache-host"), {}),
-            "generic x86-64": _train_in_subprocess(tmp_path_factory.mktemp("numba-cache-generic"), OLD_CPU)}
+    # both at once: most of their time is Numba compiling the kernels, one core each
+    host = _start_training(tmp_path_factory.mktemp("numba-cache-host"), {})
+    generic = _start_training(tmp_path_factory.mktemp("numba-cache-generic"), OLD_CPU)
+    return {"this CPU": _result(host), "generic x86-64": _result(generic)}
 
 
 @pytest.mark.slow
