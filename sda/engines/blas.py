@@ -556,7 +556,7 @@ _dots_1x1 = _make_dots(1, 1)
 
 @numba.njit(inline="always")
 def _rows_contiguous(X):
-    return X.shape[1] <= 1 or X.strides[1] == X.itemsize
+    return X.size == 0 or X.shape[1] <= 1 or X.strides[1] == X.itemsize
 
 
 @numba.njit(cache=True)
