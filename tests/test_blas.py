@@ -1,4 +1,5 @@
-"""The kernels' BLAS (sda.engines.blas): gemm against NumPy, in place, on row slices; thread control."""
+"""sda.engines.blas: the deterministic products the kernels use (against NumPy, on every shape the panels pad),
+OpenBLAS's gemm (against NumPy, in place, on row slices) and its thread control."""
 
 import numba
 import numpy
@@ -102,8 +103,8 @@ def test_threads_are_restored_after_an_error():
     assert blas.num_threads() == before
 
 
-def test_two_threads_train_the_same_parameters():
-    # large enough for OpenBLAS to split the products between threads
+def test_the_thread_count_does_not_change_a_bit():
+    # the kernels use no OpenBLAS: the products are the same whatever the threads (they differed by ~1e-7 before)
     rng = numpy.random.RandomState(3)
     X = (rng.rand(200, 300) * (rng.rand(200, 300) < 0.3)).astype(numpy.float32)
     U = rng.rand(200, 300).astype(numpy.float32)
@@ -115,8 +116,60 @@ def test_two_threads_train_the_same_parameters():
             costs = kernels.da_train(X, U, 0, 10, 20, W, b, b_prime, numpy.float32(0.8), numpy.float32(0.1))
         results.append((costs, W, b, b_prime))
     for one, two in zip(*results):
-        numpy.testing.assert_allclose(one, two, rtol=1e-5, atol=1e-6)
+        numpy.testing.assert_array_equal(one, two)
     assert results[0][0][-1] < results[0][0][0]  # and the cost fell
+
+
+SHAPES = [(20, 784, 1000), (20, 1000, 10), (3, 30, 20), (1, 7, 5), (5, 33, 70), (8, 64, 128), (0, 5, 3), (4, 0, 6)]
+
+
+@pytest.mark.parametrize("dtype, tolerance", [(numpy.float32, 2e-6), (numpy.float64, 1e-14)])
+@pytest.mark.parametrize("m, k, n", SHAPES)
+@pytest.mark.parametrize("sparse", [False, True])
+def test_products_match_numpy(dtype, tolerance, m, k, n, sparse):
+    rng = numpy.random.RandomState(m * 1000 + k + n)
+    A = (rng.randn(m, k) * ((rng.rand(m, k) < 0.15) if sparse else 1)).astype(dtype)
+    W = rng.randn(k, n).astype(dtype)
+    D = rng.randn(m, n).astype(dtype)
+    C = rng.randn(k, n).astype(dtype)
+    scale = max(1.0, float(numpy.abs(A).sum(axis=1).max(initial=0) * numpy.abs(W).max(initial=0)))
+    numpy.testing.assert_allclose(blas.product(A, W), A @ W, rtol=tolerance, atol=tolerance * scale)
+    numpy.testing.assert_allclose(blas.product_t(D, W), D @ W.T, rtol=tolerance, atol=tolerance * scale * 10)
+    expected = C - 0.1 * A.T @ D
+    blas.add_product_tn(-0.1, A, D, C)
+    numpy.testing.assert_allclose(C, expected, rtol=tolerance, atol=tolerance * scale)
+
+
+def test_products_read_row_slices_and_leave_the_rest_alone():
+    rng = numpy.random.RandomState(8)
+    big_A, big_D = rng.randn(30, 40).astype(numpy.float32), rng.randn(30, 24).astype(numpy.float32)
+    W = rng.randn(40, 24).astype(numpy.float32)
+    numpy.testing.assert_allclose(blas.product(big_A[3:10], W), big_A[3:10] @ W, rtol=1e-5, atol=1e-4)
+    numpy.testing.assert_allclose(blas.product_t(big_D[5:9], W), big_D[5:9] @ W.T, rtol=1e-5, atol=1e-4)
+    big_W = rng.randn(50, 24).astype(numpy.float32)
+    before = big_W.copy()
+    expected = big_W[10:50] + numpy.float32(0.5) * big_A[2:7].T @ big_D[2:7]
+    blas.add_product_tn(0.5, big_A[2:7], big_D[2:7], big_W[10:50])
+    numpy.testing.assert_allclose(big_W[10:50], expected, rtol=1e-5, atol=1e-4)
+    numpy.testing.assert_array_equal(big_W[:10], before[:10])
+
+
+@pytest.mark.parametrize("dtype", [numpy.float32, numpy.float64])
+def test_skipping_zeros_gives_the_same_bits(dtype):
+    # mostly-zero inputs take other code paths, which leave their zeros out: the same sums, the same bits
+    rng = numpy.random.RandomState(9)
+    A = (rng.randn(22, 50) * (rng.rand(22, 50) < 0.3)).astype(dtype)
+    W, D = rng.randn(50, 70).astype(dtype), rng.randn(22, 70).astype(dtype)
+    assert blas._mostly_zero(A)
+    one = dtype(1)
+    skipped, all_terms = numpy.empty((22, 70), dtype), numpy.empty((22, 70), dtype)
+    blas._panels(A, W, skipped, one, False, True)
+    blas._panels(A, W, all_terms, one, False, False)
+    numpy.testing.assert_array_equal(skipped, all_terms)
+    gathered, panels = W.copy(), W.copy()
+    blas.add_product_tn(dtype(-0.1), A, D, gathered)  # A is mostly zero: its non-zero rows gathered
+    blas._panels(numpy.ascontiguousarray(A.T), D, panels, dtype(-0.1), True, False)  # every term
+    numpy.testing.assert_array_equal(gathered, panels)
 
 
 @pytest.mark.parametrize("value, expected", [("1", 1), ("3", 3), (" 2 ", 2)])

@@ -24,8 +24,10 @@ import llvmlite.binding
 import numba
 import numpy as np
 import scipy_openblas32
+from llvmlite import ir
 from numba import types
-from numba.extending import overload
+from numba.core import cgutils
+from numba.extending import intrinsic, overload
 
 from ..errors import UsageError
 
@@ -167,3 +169,608 @@ def available_cpus():
     except (OSError, ValueError):
         pass
     return cpus
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Deterministic products: the same bits on every x86-64 CPU, whatever Numba compiles for
+#
+# Each sum below has a fixed order written into the program: a dot product keeps ``lanes`` partial sums (16
+# for float32, 8 for float64: 64 bytes), partial sum l taking the terms l, l + lanes, l + 2 lanes, ... in
+# order, combined at the end by a fixed tree (lane l + lane l + lanes/2, halving), then the leftover terms
+# in order; every other product sums its terms one after the other.  The partial sums are LLVM vectors of
+# ``lanes`` elements, which LLVM splits into whatever registers the CPU has (4 SSE, 2 AVX or 1 AVX-512
+# register for 16 floats): the same lane-wise arithmetic everywhere.  Nothing carries fast-math flags, so
+# LLVM may neither reassociate the sums nor fuse a multiply and an add into an FMA (it does neither on its
+# own), and no library is called.  BLAS (OpenBLAS, above) picks its kernels and blocking by CPU and thread
+# count, which changes the order of its sums: its results differ between CPUs and between 1 and 2 threads
+# (docs/determinism.md).
+# ---------------------------------------------------------------------------------------------------------------
+
+_FLOATS = (types.float32, types.float64)
+_LANES = {types.float32: 16, types.float64: 8}
+
+
+def lanes(x):
+    """The number of partial sums of the deterministic products for the dtype of array ``x``."""
+    return 16 if x.dtype == np.float32 else 8
+
+
+@overload(lanes)
+def _lanes(x):
+    count = _LANES.get(getattr(x, "dtype", None))
+    if count is None:
+        return None
+    return lambda x: count
+
+
+def _float_array(x, ndim):
+    return isinstance(x, types.Array) and x.ndim == ndim and x.dtype in _FLOATS
+
+
+def _vector(context, dtype):
+    element = context.get_value_type(dtype)
+    return element, ir.VectorType(element, _LANES[dtype])
+
+
+def _splat(builder, value, vector_type):
+    i32 = ir.IntType(32)
+    one = builder.insert_element(ir.Constant(vector_type, ir.Undefined), value, ir.Constant(i32, 0))
+    return builder.shuffle_vector(one, ir.Constant(vector_type, ir.Undefined),
+                                  ir.Constant(ir.VectorType(i32, vector_type.count), [0] * vector_type.count))
+
+
+def _row(builder, array, row):
+    """Pointer to ``array[row, 0]`` (rows may be strided; elements within a row are contiguous)."""
+    stride = cgutils.unpack_tuple(builder, array.strides)[0]
+    byte = builder.gep(builder.bitcast(array.data, ir.IntType(8).as_pointer()), [builder.mul(row, stride)])
+    return builder.bitcast(byte, array.data.type)
+
+
+def _load_vector(builder, pointer, index, vector_type, align):
+    return builder.load(builder.bitcast(builder.gep(pointer, [index]), vector_type.as_pointer()), align=align)
+
+
+def _store_vector(builder, value, pointer, index, align):
+    builder.store(value, builder.bitcast(builder.gep(pointer, [index]), value.type.as_pointer()), align=align)
+
+
+#: float32 terms of the batch > 1 products are added with a fused multiply-add, ``fma(a, b, sum)``: one rounding,
+#: which IEEE 754 defines exactly, so it is the same on every CPU.  Where the CPU has FMA (x86-64 since 2013) it is
+#: the instruction; elsewhere an exact emulation in float64 (below): the same bits, several times slower.  Not libm's
+#: ``fma``: glibc's software ``fma`` (its path for CPUs without FMA, forced with
+#: GLIBC_TUNABLES=glibc.cpu.hwcaps=-FMA,-AVX2) differed from the instruction on 10 of 100 000 random float64
+#: arguments, by up to 16 ulp (docs/determinism.md).  float64 terms are multiplied and added (two roundings): an
+#: exact float64 fma without the instruction would need double-double arithmetic.
+FUSED_FLOAT32 = True
+
+
+def _target_has_fma(context):
+    """Whether the code being compiled may use the FMA instruction (Numba's target features; NUMBA_CPU_NAME=generic
+    has none).  A wrong False only makes the products slower, never different."""
+    features = getattr(context.codegen(), "_tm_features", "") or ""
+    return "+fma" in features.split(",")
+
+
+def _emulated_fma_float32(builder, a, b, c):
+    """fma(a, b, c) for float32 (vectors) without the instruction, exactly: a * b is exact in float64; the float64
+    sum s = a * b + c is rounded to odd (s, or its neighbour towards the exact sum when s is inexact and even;
+    the error e of the sum by TwoSum), and rounding that to float32 rounds the exact sum once (Boldo and
+    Melquiond, 'Emulation of FMA and correctly rounded sums: proved algorithms using rounding to odd', 2008:
+    float64 has more than 24 + 2 bits)."""
+    double = ir.DoubleType()
+    wide = ir.VectorType(double, a.type.count) if isinstance(a.type, ir.VectorType) else double
+    bits_type = ir.VectorType(ir.IntType(64), a.type.count) if isinstance(a.type, ir.VectorType) else ir.IntType(64)
+    x, y, z = (builder.fpext(v, wide) for v in (a, b, c))
+    p = builder.fmul(x, y)
+    total = builder.fadd(p, z)
+    shifted = builder.fsub(total, p)
+    error = builder.fadd(builder.fsub(p, builder.fsub(total, shifted)), builder.fsub(z, shifted))
+
+    def constant(t, value):
+        return ir.Constant(t, [value] * t.count) if isinstance(t, ir.VectorType) else ir.Constant(t, value)
+
+    bits = builder.bitcast(total, bits_type)
+    error_bits = builder.bitcast(error, bits_type)
+    inexact = builder.fcmp_ordered("!=", error, constant(wide, 0.0))  # false when an infinity made it nan
+    even = builder.icmp_unsigned("==", builder.and_(bits, constant(bits_type, 1)), constant(bits_type, 0))
+    sign = constant(bits_type, -(1 << 63))
+    away = builder.icmp_unsigned("==", builder.and_(bits, sign), builder.and_(error_bits, sign))
+    neighbour = builder.select(away, builder.add(bits, constant(bits_type, 1)), builder.sub(bits, constant(bits_type, 1)))
+    odd = builder.select(builder.and_(inexact, even), neighbour, bits)
+    return builder.fptrunc(builder.bitcast(odd, wide), a.type)
+
+
+def _multiply_add(context, builder, a, b, c):
+    """``a * b + c`` for the batch > 1 products: fused for float32 (FUSED_FLOAT32), rounded twice for float64;
+    never left to LLVM to choose."""
+    scalar = a.type.element if isinstance(a.type, ir.VectorType) else a.type
+    if FUSED_FLOAT32 and isinstance(scalar, ir.FloatType):
+        if _target_has_fma(context):
+            name = f"v{a.type.count}f32" if isinstance(a.type, ir.VectorType) else "f32"
+            fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(a.type, [a.type] * 3),
+                                                 "llvm.fma." + name)
+            return builder.call(fma, [a, b, c])
+        return _emulated_fma_float32(builder, a, b, c)
+    return builder.fadd(c, builder.fmul(a, b))
+
+
+def _reduce_lanes(builder, vector):
+    """Lane 0 of the fixed tree: v[l] + v[l + w/2] for l < w/2, w halving from the vector's width to 1."""
+    i32 = ir.IntType(32)
+    width = vector.type.count
+    while width > 1:
+        width //= 2
+        low = builder.shuffle_vector(vector, vector, ir.Constant(ir.VectorType(i32, width), list(range(width))))
+        high = builder.shuffle_vector(vector, vector,
+                                      ir.Constant(ir.VectorType(i32, width), list(range(width, 2 * width))))
+        vector = builder.fadd(low, high)
+    return builder.extract_element(vector, ir.Constant(i32, 0))
+
+
+def _make_dot(wide, vectors):
+    """dot(x, y) with ``vectors`` vectors of ``lanes`` partial sums: x and y are cut into chunks of ``lanes``
+    terms, the last one padded with zero terms; chunk c goes to vector c % vectors, lane by lane, in order;
+    then the vectors are added pairwise ((v0 + v1) + (v2 + v3)) and the lanes by the tree of _reduce_lanes."""
+    @intrinsic
+    def dot_intrinsic(typingctx, x, y):
+        if not (_float_array(x, 1) and _float_array(y, 1) and x.dtype == y.dtype):
+            return None
+        total_type = types.float64 if wide else x.dtype
+
+        def codegen(context, builder, signature, args):
+            xs = context.make_array(signature.args[0])(context, builder, args[0])
+            ys = context.make_array(signature.args[1])(context, builder, args[1])
+            n = cgutils.unpack_tuple(builder, xs.shape)[0]
+            element, vector_type = _vector(context, signature.args[0].dtype)
+            total_element = context.get_value_type(total_type)
+            total_vector = ir.VectorType(total_element, vector_type.count)
+            align = context.get_abi_sizeof(element)
+            lanes_ = vector_type.count
+            partials = [cgutils.alloca_once_value(builder, ir.Constant(total_vector, None)) for _ in range(vectors)]
+
+            def add_chunk(partial, vx, vy):
+                product = builder.fmul(vx, vy)
+                if wide and element != total_element:
+                    product = builder.fpext(product, total_vector)
+                builder.store(builder.fadd(builder.load(partial), product), partial)
+
+            group = ir.Constant(n.type, lanes_ * vectors)
+            grouped = builder.mul(builder.udiv(n, group), group)
+            with cgutils.for_range_slice(builder, ir.Constant(n.type, 0), grouped, group) as (j, _):
+                for v, partial in enumerate(partials):
+                    jv = builder.add(j, ir.Constant(n.type, v * lanes_))
+                    add_chunk(partial, _load_vector(builder, xs.data, jv, vector_type, align),
+                              _load_vector(builder, ys.data, jv, vector_type, align))
+            # the chunks left (fewer than ``vectors``), the last one zero-padded, into vectors 0, 1, ...
+            for v, partial in enumerate(partials):
+                start = builder.add(grouped, ir.Constant(n.type, v * lanes_))
+                left = builder.sub(n, start)
+                with builder.if_then(builder.icmp_signed(">=", left, ir.Constant(n.type, lanes_))):
+                    add_chunk(partial, _load_vector(builder, xs.data, start, vector_type, align),
+                              _load_vector(builder, ys.data, start, vector_type, align))
+                with builder.if_then(builder.and_(builder.icmp_signed(">", left, ir.Constant(n.type, 0)),
+                                                  builder.icmp_signed("<", left, ir.Constant(n.type, lanes_)))):
+                    padded_x = cgutils.alloca_once_value(builder, ir.Constant(vector_type, None))
+                    padded_y = cgutils.alloca_once_value(builder, ir.Constant(vector_type, None))
+                    builder.store(ir.Constant(vector_type, None), padded_x)
+                    builder.store(ir.Constant(vector_type, None), padded_y)
+                    px = builder.bitcast(padded_x, element.as_pointer())
+                    py = builder.bitcast(padded_y, element.as_pointer())
+                    with cgutils.for_range(builder, left) as loop:
+                        src = builder.add(start, loop.index)
+                        builder.store(builder.load(builder.gep(xs.data, [src])), builder.gep(px, [loop.index]))
+                        builder.store(builder.load(builder.gep(ys.data, [src])), builder.gep(py, [loop.index]))
+                    add_chunk(partial, builder.load(padded_x), builder.load(padded_y))
+            sums = [builder.load(p) for p in partials]
+            while len(sums) > 1:
+                sums = [builder.fadd(sums[v], sums[v + 1]) for v in range(0, len(sums), 2)]
+            return _reduce_lanes(builder, sums[0])
+        return total_type(x, y), codegen
+    return dot_intrinsic
+
+
+DOT_VECTORS = 4  # independent chains of additions: the latency of one would bound a dot product at batch 1
+_dot = _make_dot(False, DOT_VECTORS)
+_dot_wide = _make_dot(True, DOT_VECTORS)
+
+
+@numba.njit(inline="always")
+def _contiguous_1d(x):
+    return x.shape[0] <= 1 or x.strides[0] == x.itemsize
+
+
+@numba.njit(inline="always")
+def dot(x, y):
+    """``x @ y`` for 1-D float arrays of one dtype, summed in the arrays' dtype in the fixed order above."""
+    if x.shape[0] != y.shape[0]:
+        raise ValueError("dot: the vectors differ in length")
+    if not (_contiguous_1d(x) and _contiguous_1d(y)):
+        raise ValueError("dot: the vectors must be contiguous")
+    return _dot(x, y)
+
+
+@numba.njit(inline="always")
+def dot_wide(x, y):
+    """``x @ y`` with each product rounded in the arrays' dtype and summed in float64, in the same order."""
+    if x.shape[0] != y.shape[0]:
+        raise ValueError("dot: the vectors differ in length")
+    if not (_contiguous_1d(x) and _contiguous_1d(y)):
+        raise ValueError("dot: the vectors must be contiguous")
+    return _dot_wide(x, y)
+
+
+def _make_panel(rows, chunks, skip, add):
+    """Panels of ``rows`` rows by ``chunks`` vectors of columns of ``A @ W``, over the rows r_start .. r_stop and the
+    columns j_start .. j_stop (multiples of the panel): element (r, j) of ``A @ W`` summed over the rows i of W in
+    order, then stored into out[r, j], or, with ``add``, ``alpha`` times it added to out[r, j] (``out += alpha *
+    A @ W``, as gemm with beta = 1).  With ``skip``, the i where all ``rows`` inputs A[r, i] are zero are left
+    out: the same sums (adding a product 0 * w to a sum that starts at +0 changes nothing), faster on sparse A.
+
+    Order of the panels (speed only): ``A @ W`` (W large) goes column by column, so that each column of panels
+    of W is read from memory once; ``out += ...`` (out large: the weights, A.T a few rows deep) row by row, so that
+    out is read and written in order."""
+    @intrinsic
+    def panel(typingctx, A, W, out, r_start, r_stop, j_start, j_stop, alpha):
+        if not (_float_array(A, 2) and _float_array(W, 2) and _float_array(out, 2) and A.dtype == W.dtype == out.dtype
+                and all(isinstance(v, types.Integer) for v in (r_start, r_stop, j_start, j_stop))):
+            return None
+
+        def codegen(context, builder, signature, args):
+            As, Ws, outs = (context.make_array(t)(context, builder, v) for t, v in zip(signature.args[:3], args[:3]))
+            intp = context.get_value_type(types.intp)
+            r_start, r_stop, j_start, j_stop = (context.cast(builder, v, t, types.intp)
+                                                for v, t in zip(args[3:7], signature.args[3:7]))
+            dtype = signature.args[0].dtype
+            alpha = context.cast(builder, args[7], signature.args[7], dtype)
+            k = cgutils.unpack_tuple(builder, As.shape)[1]
+            element, vector_type = _vector(context, dtype)
+            align = context.get_abi_sizeof(element)
+            sums = [[cgutils.alloca_once(builder, vector_type) for _ in range(chunks)] for _ in range(rows)]
+            zero = ir.Constant(element, 0.0)
+            scale = _splat(builder, alpha, vector_type)
+            row_step = ir.Constant(intp, rows)
+            column_step = ir.Constant(intp, chunks * vector_type.count)
+
+            def one_panel(r0, j0):
+                columns = [builder.add(j0, ir.Constant(intp, c * vector_type.count)) for c in range(chunks)]
+                for row_sums in sums:
+                    for total in row_sums:
+                        builder.store(ir.Constant(vector_type, None), total)
+                a_rows = [_row(builder, As, builder.add(r0, ir.Constant(intp, r))) for r in range(rows)]
+
+                def accumulate(i, inputs):
+                    w_row = _row(builder, Ws, i)
+                    ws = [_load_vector(builder, w_row, column, vector_type, align) for column in columns]
+                    for value, row_sums in zip(inputs, sums):
+                        a = _splat(builder, value, vector_type)
+                        for w, total in zip(ws, row_sums):
+                            builder.store(_multiply_add(context, builder, a, w, builder.load(total)), total)
+
+                with cgutils.for_range(builder, k) as loop:
+                    i = loop.index
+                    inputs = [builder.load(builder.gep(a_row, [i])) for a_row in a_rows]
+                    if skip:
+                        any_input = builder.fcmp_unordered("!=", inputs[0], zero)
+                        for value in inputs[1:]:
+                            any_input = builder.or_(any_input, builder.fcmp_unordered("!=", value, zero))
+                        with builder.if_then(any_input):
+                            accumulate(i, inputs)
+                    else:
+                        accumulate(i, inputs)
+                for r, row_sums in enumerate(sums):
+                    out_row = _row(builder, outs, builder.add(r0, ir.Constant(intp, r)))
+                    for column, total in zip(columns, row_sums):
+                        value = builder.load(total)
+                        if add:
+                            value = _multiply_add(context, builder, scale, value,
+                                                  _load_vector(builder, out_row, column, vector_type, align))
+                        _store_vector(builder, value, out_row, column, align)
+
+            if add:
+                with cgutils.for_range_slice(builder, r_start, r_stop, row_step) as (r0, _):
+                    with cgutils.for_range_slice(builder, j_start, j_stop, column_step) as (j0, _):
+                        one_panel(r0, j0)
+            else:
+                with cgutils.for_range_slice(builder, j_start, j_stop, column_step) as (j0, _):
+                    with cgutils.for_range_slice(builder, r_start, r_stop, row_step) as (r0, _):
+                        one_panel(r0, j0)
+            return context.get_dummy_value()
+        return types.void(A, W, out, r_start, r_stop, j_start, j_stop, alpha), codegen
+    return panel
+
+
+ROWS, CHUNKS = 4, 4  # a panel: 4 rows by 4 vectors (64 float32 or 32 float64 columns); 16 sums in registers
+_panel_store = _make_panel(ROWS, CHUNKS, False, False)
+_panel_store_skip = _make_panel(ROWS, CHUNKS, True, False)
+_panel_add = _make_panel(ROWS, CHUNKS, False, True)
+_panel_add_skip = _make_panel(ROWS, CHUNKS, True, True)
+
+
+@numba.njit(cache=True)
+def _panel(A, W, out, r_stop, j_stop, alpha, skip, add):
+    """The panels of rows 0 .. r_stop and columns 0 .. j_stop (multiples of the panel's)."""
+    if add:
+        if skip:
+            _panel_add_skip(A, W, out, 0, r_stop, 0, j_stop, alpha)
+        else:
+            _panel_add(A, W, out, 0, r_stop, 0, j_stop, alpha)
+    elif skip:
+        _panel_store_skip(A, W, out, 0, r_stop, 0, j_stop, alpha)
+    else:
+        _panel_store(A, W, out, 0, r_stop, 0, j_stop, alpha)
+
+
+def _make_dots(rows, w_rows):
+    """out[r0 + r, i0 + q] = dot(A[r0 + r], W[i0 + q]) for r < rows, q < w_rows: the sums of :func:`dot`,
+    several at once."""
+    @intrinsic
+    def dots(typingctx, A, r0, W, i0, out):
+        if not (_float_array(A, 2) and _float_array(W, 2) and _float_array(out, 2) and A.dtype == W.dtype == out.dtype
+                and isinstance(r0, types.Integer) and isinstance(i0, types.Integer)):
+            return None
+
+        def codegen(context, builder, signature, args):
+            As = context.make_array(signature.args[0])(context, builder, args[0])
+            Ws = context.make_array(signature.args[2])(context, builder, args[2])
+            outs = context.make_array(signature.args[4])(context, builder, args[4])
+            intp = context.get_value_type(types.intp)
+            r0 = context.cast(builder, args[1], signature.args[1], types.intp)
+            i0 = context.cast(builder, args[3], signature.args[3], types.intp)
+            n = cgutils.unpack_tuple(builder, As.shape)[1]
+            element, vector_type = _vector(context, signature.args[0].dtype)
+            align = context.get_abi_sizeof(element)
+            step = ir.Constant(n.type, vector_type.count)
+            full = builder.mul(builder.udiv(n, step), step)
+            a_rows = [_row(builder, As, builder.add(r0, ir.Constant(intp, r))) for r in range(rows)]
+            w_rows_ = [_row(builder, Ws, builder.add(i0, ir.Constant(intp, q))) for q in range(w_rows)]
+            partials = [[cgutils.alloca_once_value(builder, ir.Constant(vector_type, None)) for _ in range(w_rows)]
+                        for _ in range(rows)]
+            with cgutils.for_range_slice(builder, ir.Constant(n.type, 0), full, step) as (j, _):
+                ws = [_load_vector(builder, w_row, j, vector_type, align) for w_row in w_rows_]
+                for a_row, row_partials in zip(a_rows, partials):
+                    a = _load_vector(builder, a_row, j, vector_type, align)
+                    for w, partial in zip(ws, row_partials):
+                        builder.store(_multiply_add(context, builder, a, w, builder.load(partial)), partial)
+            totals = [[cgutils.alloca_once_value(builder, _reduce_lanes(builder, builder.load(p))) for p in row_partials]
+                      for row_partials in partials]
+            with cgutils.for_range_slice(builder, full, n, ir.Constant(n.type, 1)) as (j, _):
+                ws = [builder.load(builder.gep(w_row, [j])) for w_row in w_rows_]
+                for a_row, row_totals in zip(a_rows, totals):
+                    a = builder.load(builder.gep(a_row, [j]))
+                    for w, total in zip(ws, row_totals):
+                        builder.store(_multiply_add(context, builder, a, w, builder.load(total)), total)
+            for r, row_totals in enumerate(totals):
+                out_row = _row(builder, outs, builder.add(r0, ir.Constant(intp, r)))
+                for q, total in enumerate(row_totals):
+                    builder.store(builder.load(total), builder.gep(out_row, [builder.add(i0, ir.Constant(intp, q))]))
+            return context.get_dummy_value()
+        return types.void(A, r0, W, i0, out), codegen
+    return dots
+
+
+_dots_4x2 = _make_dots(4, 2)
+_dots_1x2 = _make_dots(1, 2)
+_dots_4x1 = _make_dots(4, 1)
+_dots_1x1 = _make_dots(1, 1)
+
+
+@numba.njit(inline="always")
+def _rows_contiguous(X):
+    return X.size == 0 or X.shape[1] <= 1 or X.strides[1] == X.itemsize
+
+
+@numba.njit(cache=True)
+def _mostly_zero(A):
+    """At least a quarter of A is zero (then the products skip zeros: the same sums, faster)."""
+    zeros = 0
+    for r in range(A.shape[0]):
+        for i in range(A.shape[1]):
+            if A[r, i] == 0.0:
+                zeros += 1
+    return 4 * zeros >= A.size
+
+
+@numba.njit(cache=True)
+def _copy(source, source_row, source_column, target, target_row, target_column, rows, columns):
+    """target[target_row:+rows, target_column:+columns] = source[source_row:+rows, source_column:+columns]
+    (plain loops: Numba compiles them much faster than slice assignments)."""
+    for r in range(rows):
+        for j in range(columns):
+            target[target_row + r, target_column + j] = source[source_row + r, source_column + j]
+
+
+@numba.njit(cache=True)
+def _panels(A, W, out, alpha, add, skip):
+    """out = A @ W, or out += alpha * A @ W with ``add``, in panels; the rows and columns left over through
+    copies padded with zero rows and columns (the same sums, in whole panels)."""
+    m, k = A.shape
+    n = W.shape[1]
+    width = CHUNKS * lanes(W)
+    m_full = m - m % ROWS
+    n_full = n - n % width
+    tail_rows = m - m_full
+    tail_columns = n - n_full
+    if m_full and n_full:
+        _panel(A, W, out, m_full, n_full, alpha, skip, add)
+    padded_A = np.zeros((ROWS, k), W.dtype)
+    _copy(A, m_full, 0, padded_A, 0, 0, tail_rows, k)
+    if tail_rows and n_full:
+        padded_out = np.zeros((ROWS, n_full), W.dtype)
+        if add:
+            _copy(out, m_full, 0, padded_out, 0, 0, tail_rows, n_full)
+        _panel(padded_A, W, padded_out, ROWS, n_full, alpha, skip, add)
+        _copy(padded_out, 0, 0, out, m_full, 0, tail_rows, n_full)
+    if tail_columns:
+        padded_W = np.zeros((k, width), W.dtype)
+        _copy(W, 0, n_full, padded_W, 0, 0, k, tail_columns)
+        padded_out = np.zeros((max(m_full, ROWS), width), W.dtype)
+        if m_full:
+            if add:
+                _copy(out, 0, n_full, padded_out, 0, 0, m_full, tail_columns)
+            _panel(A, padded_W, padded_out, m_full, width, alpha, skip, add)
+            _copy(padded_out, 0, 0, out, 0, n_full, m_full, tail_columns)
+        if tail_rows:
+            padded_out[:] = 0.0
+            if add:
+                _copy(out, m_full, n_full, padded_out, 0, 0, tail_rows, tail_columns)
+            _panel(padded_A, padded_W, padded_out, ROWS, width, alpha, skip, add)
+            _copy(padded_out, 0, 0, out, m_full, n_full, tail_rows, tail_columns)
+
+
+@numba.njit(cache=True)
+def product(A, W):
+    """``A @ W`` for 2-D float arrays of one dtype (rows of contiguous elements): each element summed over the
+    rows of W in order."""
+    m, k = A.shape
+    if W.shape[0] != k:
+        raise ValueError("product: shapes do not match")
+    if not (_rows_contiguous(A) and _rows_contiguous(W)):
+        raise ValueError("product: each row must be contiguous")
+    out = np.empty((m, W.shape[1]), W.dtype)
+    _panels(A, W, out, W.dtype.type(1.0), False, _mostly_zero(A))
+    return out
+
+
+@numba.njit(cache=True)
+def product_t(A, W):
+    """``A @ W.T``: element (r, i) is ``dot(A[r], W[i])``."""
+    m, n = A.shape
+    n_out = W.shape[0]
+    if W.shape[1] != n:
+        raise ValueError("product_t: shapes do not match")
+    if not (_rows_contiguous(A) and _rows_contiguous(W)):
+        raise ValueError("product_t: each row must be contiguous")
+    if n < lanes(W):
+        # rows shorter than a vector: dot() sums them one term after the other from +0, which is what
+        # product() does for each element: the same bits, vectorised over the rows of W
+        return product(A, np.ascontiguousarray(W.T))
+    out = np.empty((m, n_out), W.dtype)
+    i = 0
+    while i + 2 <= n_out:
+        r = 0
+        while r + 4 <= m:
+            _dots_4x2(A, r, W, i, out)
+            r += 4
+        while r < m:
+            _dots_1x2(A, r, W, i, out)
+            r += 1
+        i += 2
+    if i < n_out:
+        r = 0
+        while r + 4 <= m:
+            _dots_4x1(A, r, W, i, out)
+            r += 4
+        while r < m:
+            _dots_1x1(A, r, W, i, out)
+            r += 1
+    return out
+
+
+def _make_gathered_rows(chunks):
+    """W[i, j0:j_stop] += alpha * sum over q < count of A[rows[q], i] * B[rows[q], j0:j_stop], in the order of
+    ``rows``, ``chunks`` vectors of columns at a time (j_stop - j0 a multiple of chunks * lanes): one row of
+    ``W += alpha * A.T @ B`` from the rows of A that are not zero in column i."""
+    @intrinsic
+    def gathered(typingctx, A, B, W, i, rows, count, j0, j_stop, alpha):
+        if not (_float_array(A, 2) and _float_array(B, 2) and _float_array(W, 2) and A.dtype == B.dtype == W.dtype
+                and isinstance(rows, types.Array) and rows.dtype == types.intp):
+            return None
+
+        def codegen(context, builder, signature, args):
+            As, Bs, Ws = (context.make_array(t)(context, builder, v) for t, v in zip(signature.args[:3], args[:3]))
+            rows_array = context.make_array(signature.args[4])(context, builder, args[4])
+            intp = context.get_value_type(types.intp)
+            dtype = signature.args[0].dtype
+            i, count, j0, j_stop = (context.cast(builder, args[n], signature.args[n], types.intp) for n in (3, 5, 6, 7))
+            alpha = context.cast(builder, args[8], signature.args[8], dtype)
+            element, vector_type = _vector(context, dtype)
+            align = context.get_abi_sizeof(element)
+            totals = [cgutils.alloca_once(builder, vector_type) for _ in range(chunks)]
+            w_row = _row(builder, Ws, i)
+            scale = _splat(builder, alpha, vector_type)
+            with cgutils.for_range_slice(builder, j0, j_stop, ir.Constant(intp, chunks * vector_type.count)) as (j, _):
+                columns = [builder.add(j, ir.Constant(intp, c * vector_type.count)) for c in range(chunks)]
+                for total in totals:
+                    builder.store(ir.Constant(vector_type, None), total)
+                with cgutils.for_range(builder, count) as loop:
+                    r = builder.load(builder.gep(rows_array.data, [loop.index]))
+                    a = _splat(builder, builder.load(builder.gep(_row(builder, As, r), [i])), vector_type)
+                    b_row = _row(builder, Bs, r)
+                    for column, total in zip(columns, totals):
+                        b = _load_vector(builder, b_row, column, vector_type, align)
+                        builder.store(_multiply_add(context, builder, a, b, builder.load(total)), total)
+                for column, total in zip(columns, totals):
+                    value = _multiply_add(context, builder, scale, builder.load(total),
+                                          _load_vector(builder, w_row, column, vector_type, align))
+                    _store_vector(builder, value, w_row, column, align)
+            return context.get_dummy_value()
+        return types.void(A, B, W, i, rows, count, j0, j_stop, alpha), codegen
+    return gathered
+
+
+_gathered_4 = _make_gathered_rows(4)
+_gathered_1 = _make_gathered_rows(1)
+
+
+@numba.njit(cache=True)
+def _nonzero_rows(A):
+    """For each column i of A: how many rows are not zero there, and which (in order)."""
+    m, n_in = A.shape
+    rows = np.empty((n_in, m), np.intp)
+    counts = np.zeros(n_in, np.intp)
+    for i in range(n_in):
+        count = 0
+        for r in range(m):
+            rows[i, count] = r
+            count += A[r, i] != 0.0  # no branch: the pattern of zeros is not predictable
+        counts[i] = count
+    return rows, counts
+
+
+@numba.njit(cache=True)
+def _add_product_tn_sparse(alpha, A, B, W, rows, counts, n):
+    """W[:, :n] += alpha * A.T @ B[:, :n], n a multiple of lanes, from the rows of A that are not zero in each
+    column, in blocks of columns whose part of B stays in the L1 cache."""
+    n_in = A.shape[1]
+    step = lanes(W)
+    block = 16 * step
+    for jb in range(0, n, block):
+        je = min(jb + block, n)
+        wide = je - (je - jb) % (4 * step)
+        for i in range(n_in):
+            count = counts[i]
+            if count == 0:
+                continue
+            if wide > jb:
+                _gathered_4(A, B, W, i, rows[i], count, jb, wide, alpha)
+            if je > wide:
+                _gathered_1(A, B, W, i, rows[i], count, wide, je, alpha)
+
+
+@numba.njit(cache=True)
+def add_product_tn(alpha, A, B, W):
+    """``W += alpha * A.T @ B`` in place, in one pass over W: element (i, j) adds alpha times the sum over the rows r
+    of A, in order, of A[r, i] * B[r, j] (as gemm with beta = 1 does).  On a mostly zero A (the corrupted inputs
+    of layer 0) the zeros of each column of A are skipped (the same sums); otherwise the panels of
+    :func:`product` on a copy of A.T."""
+    m, n_in = A.shape
+    n = W.shape[1]
+    if B.shape[0] != m or W.shape[0] != n_in or B.shape[1] != n:
+        raise ValueError("add_product_tn: shapes do not match")
+    if not (_rows_contiguous(A) and _rows_contiguous(B) and _rows_contiguous(W)):
+        raise ValueError("add_product_tn: each row must be contiguous")
+    alpha = W.dtype.type(alpha)
+    if not _mostly_zero(A):
+        _panels(np.ascontiguousarray(A.T), B, W, alpha, True, False)
+        return
+    step = lanes(W)
+    full = n - n % step
+    rows, counts = _nonzero_rows(A)
+    _add_product_tn_sparse(alpha, A, B, W, rows, counts, full)
+    if full < n:  # the last columns, through copies padded with zero columns to a whole vector
+        padded_B = np.zeros((m, step), W.dtype)
+        _copy(B, 0, full, padded_B, 0, 0, m, n - full)
+        padded_W = np.zeros((n_in, step), W.dtype)
+        _copy(W, 0, full, padded_W, 0, 0, n_in, n - full)
+        _add_product_tn_sparse(alpha, A, padded_B, padded_W, rows, counts, step)
+        _copy(padded_W, 0, 0, W, 0, full, n_in, n - full)

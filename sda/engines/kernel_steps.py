@@ -20,8 +20,20 @@ Why these are fast at batch 1: the compiled PyTensor step copies ``W.T`` (a
 non-contiguous view) before every product and forms each weight gradient as a
 full temporary matrix; here each step makes three passes over each ``W``, with
 no temporaries, and skips the rows whose input is zero (most MNIST pixels, and
-every input the noise masked).  Other batch sizes use BLAS (:mod:`sda.engines.blas`)
-for the products, and gemm with beta = 1 for the weight updates, in place.
+every input the noise masked).  Other batch sizes use the products of
+:mod:`sda.engines.blas` (the weight updates in place, in one pass over ``W``).
+
+The same bits on every CPU: the results depend on the program, not on the CPU
+it runs on (its vector width, FMA, AVX-512), nor on a BLAS or a libm that picks
+its code by CPU.  No kernel is compiled with fast-math (which lets LLVM
+reassociate sums to the host's vector width and fuse multiply-adds where the
+target has FMA); every sum has an order fixed in the program (dot products:
+:func:`sda.engines.blas.dot`, a fixed number of partial sums combined by a
+fixed tree, which LLVM still vectorises); ``exp``, ``log`` and ``log1p`` are
+computed here (:func:`exp`) rather than by glibc, whose FMA and SSE2 variants
+differ in the last bit.  ``tests/test_determinism.py`` trains the same model
+compiled for this CPU and for a generic x86-64 without FMA or AVX and checks
+the parameters bit for bit; ``docs/determinism.md`` has the measurements.
 """
 
 import hashlib
@@ -30,12 +42,186 @@ import os
 
 import numba
 import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.extending import intrinsic, overload
 
 from . import blas
-from .blas import gemm
+from .blas import dot, dot_wide
 
-# error_model="numpy": a diverging run gives inf/nan costs (caught by the loops), not ZeroDivisionError
-njit = numba.njit(cache=True, fastmath=True, nogil=True, error_model="numpy")
+# error_model="numpy": a diverging run gives inf/nan costs (caught by the loops), not ZeroDivisionError.
+# fastmath=False: see the module's docstring (the same bits on every CPU).
+njit = numba.njit(cache=True, fastmath=False, nogil=True, error_model="numpy")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# exp, log and log1p with the same bits on every CPU
+#
+# Numba's math.exp calls glibc's exp (expf for float32), which glibc picks when the program loads: an FMA
+# variant on CPUs with FMA and AVX2, an SSE2 one otherwise.  They differ in the last bit (float64 exp, log,
+# log1p on about 0.1 % of arguments; float32 expf on a few arguments: docs/probes/probe_libm_variants.py).
+# These follow fdlibm's e_exp.c / e_log.c (Cody-Waite reduction, the same minimax coefficients) in plain
+# float64 arithmetic, without FMA: below 1 ulp in float64 (1.3 ulp for log1p), and float32 is computed in
+# float64 and rounded once (correctly rounded on every argument we sampled).  No table, no libm call, so LLVM
+# can vectorise the loops that use them (they are faster than glibc's here).
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@intrinsic
+def _float64_from_bits(typingctx, bits):
+    if bits != types.int64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.DoubleType())
+    return types.float64(types.int64), codegen
+
+
+@intrinsic
+def _bits_of_float64(typingctx, x):
+    if x != types.float64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.IntType(64))
+    return types.int64(types.float64), codegen
+
+
+_LN2_HI = 6.93147180369123816490e-01  # ln 2 with its 21 low bits zero: k * _LN2_HI is exact for |k| < 2**21
+_LN2_LO = 1.90821492927058770002e-10
+_LOG2_E = 1.44269504088896338700e+00
+_ROUND = 6755399441055744.0            # 1.5 * 2**52: (y + _ROUND) - _ROUND rounds y to an integer
+_E1 = 1.66666666666666019037e-01       # exp: fdlibm's e_exp.c minimax coefficients
+_E2 = -2.77777777770155933842e-03
+_E3 = 6.61375632143793436117e-05
+_E4 = -1.65339022054652515390e-06
+_E5 = 4.13813679705723846039e-08
+_L1 = 6.666666666666735130e-01         # log: fdlibm's e_log.c minimax coefficients
+_L2 = 3.999999999940941908e-01
+_L3 = 2.857142874366239149e-01
+_L4 = 2.222219843214978396e-01
+_L5 = 1.818357216161805012e-01
+_L6 = 1.531383769920937332e-01
+_L7 = 1.479819860511658591e-01
+
+
+@njit
+def _exp64(x):
+    if x != x:
+        return x
+    if x > 709.782712893384:
+        return math.inf
+    if x < -745.1332191019412:
+        return 0.0
+    k = (x * _LOG2_E + _ROUND) - _ROUND
+    hi = x - k * _LN2_HI
+    lo = k * _LN2_LO
+    r = hi - lo
+    t = r * r
+    c = r - t * (_E1 + t * (_E2 + t * (_E3 + t * (_E4 + t * _E5))))
+    y = 1.0 - ((lo - (r * c) / (2.0 - c)) - hi)
+    n = np.int64(k)
+    half = n >> 1
+    return (y * _float64_from_bits((half + 1023) << 52)) * _float64_from_bits((n - half + 1023) << 52)
+
+
+@njit
+def _exp32(x):
+    """e**x for a float32 x, computed in float64 and rounded once: the reduction of _exp64 and a Taylor polynomial
+    of degree 9 (relative error below 1e-11 before the rounding), without the division: cheaper at batch 1, where
+    the exp of each reconstruction is on the critical path."""
+    if x != x:
+        return x
+    if x > 100.0:
+        return np.float32(math.inf)
+    if x < -110.0:
+        return np.float32(0.0)
+    y = np.float64(x)
+    k = (y * _LOG2_E + _ROUND) - _ROUND
+    r = (y - k * _LN2_HI) - k * _LN2_LO
+    r2 = r * r
+    r4 = r2 * r2
+    low = (1.0 + r) + r2 * (0.5 + r * 0.16666666666666666)
+    high = (0.041666666666666664 + r * 0.008333333333333333) + r2 * (0.001388888888888889 + r * 0.0001984126984126984)
+    top = 2.48015873015873e-05 + r * 2.7557319223985893e-06
+    p = low + r4 * (high + r4 * top)
+    return np.float32(p * _float64_from_bits((np.int64(k) + 1023) << 52))
+
+
+@njit
+def _log64(x):
+    if not x > 0.0:
+        return -math.inf if x == 0.0 else math.nan
+    if x == math.inf:
+        return x
+    bits = _bits_of_float64(x)
+    k = (bits >> 52) - 1023
+    if k == -1023:  # subnormal
+        bits = _bits_of_float64(x * 18014398509481984.0)  # 2**54
+        k = (bits >> 52) - 1023 - 54
+    m = _float64_from_bits((bits & 0xFFFFFFFFFFFFF) | 0x3FF0000000000000)  # x = m 2**k, 1 <= m < 2
+    if m > 1.4142135623730951:
+        m = m * 0.5
+        k += 1
+    f = m - 1.0
+    s = f / (2.0 + f)
+    z = s * s
+    w = z * z
+    R = z * (_L1 + w * (_L3 + w * (_L5 + w * _L7))) + w * (_L2 + w * (_L4 + w * _L6))
+    hfsq = 0.5 * f * f
+    dk = np.float64(k)
+    return dk * _LN2_HI - ((hfsq - (s * (hfsq + R) + dk * _LN2_LO)) - f)
+
+
+@njit
+def _log1p64(x):
+    u = 1.0 + x
+    if u == 1.0:
+        return x
+    if u == math.inf or not u > 0.0:
+        return _log64(u)
+    return _log64(u) + (x - (u - 1.0)) / u
+
+
+def exp(x):
+    """``e**x`` for a float32 or float64 scalar, in its type, the same bits on every CPU (in Numba; this plain
+    Python version is math.exp)."""
+    return math.exp(x)
+
+
+def log(x):
+    """``ln x``, as :func:`exp`."""
+    return math.log(x)
+
+
+def log1p(x):
+    """``ln(1 + x)``, as :func:`exp`."""
+    return math.log1p(x)
+
+
+def _float_function(implementation):
+    """float64 as is; float32 computed in float64 and rounded once."""
+    def typer(x):
+        if x == types.float64:
+            return lambda x: implementation(x)
+        if x == types.float32:
+            return lambda x: np.float32(implementation(np.float64(x)))
+        return None
+    return typer
+
+
+@overload(exp)
+def _exp_overload(x):
+    if x == types.float64:
+        return lambda x: _exp64(x)
+    if x == types.float32:
+        return lambda x: _exp32(x)
+    return None
+
+
+
+overload(log)(_float_function(_log64))
+overload(log1p)(_float_function(_log1p64))
 
 
 @njit
@@ -43,28 +229,24 @@ def gemm_accumulate(alpha, A, B, C):
     """``C += alpha * A.T @ B`` in place: A is (m, n_in), B is (m, n_out), C is
     (n_in, n_out).  In one pass over C, where ``np.dot`` would first write
     ``A.T @ B`` into a temporary as large as the weights."""
-    gemm(alpha, A, True, B, False, 1.0, C)
+    blas.add_product_tn(alpha, A, B, C)
 
 
 @njit
 def matmul(A, B):
     """``A @ B``."""
-    C = np.empty((A.shape[0], B.shape[1]), A.dtype)
-    gemm(1.0, A, False, B, False, 0.0, C)
-    return C
+    return blas.product(A, B)
 
 
 @njit
 def matmul_t(A, W):
     """``A @ W.T`` for a C-contiguous W, without copying W.T."""
-    C = np.empty((A.shape[0], W.shape[0]), A.dtype)
-    gemm(1.0, A, False, W, True, 0.0, C)
-    return C
+    return blas.product_t(A, W)
 
 
 @njit
 def _sigmoid(s):
-    return 1.0 / (1.0 + math.exp(-s))
+    return 1.0 / (1.0 + exp(-s))
 
 
 @njit
@@ -73,9 +255,9 @@ def _reconstruction_terms(s, x):
     ``-x log(z) - (1-x) log(1-z)`` with ``z = sigmoid(s)``, which is
     ``softplus(s) - x s``, and its gradient ``z - x``; from one exp and one log1p
     (where the plain formulas take five: these dominate a step's non-BLAS time)."""
-    e = math.exp(-abs(s))
+    e = exp(-abs(s))
     z = 1.0 / (1.0 + e) if s >= 0.0 else e / (1.0 + e)
-    return max(s, 0.0) + math.log1p(e) - x * s, z - x
+    return max(s, 0.0) + log1p(e) - x * s, z - x
 
 
 @njit
@@ -119,15 +301,19 @@ def _da_train_b1(X, U, first, stop, W, b, b_prime, keep, lr):
         # one pass over W: reconstruction z_i = sigmoid(W[i].h + b'_i), dz = z - x, g = W.T dz
         g[:] = 0.0
         cost = 0.0
+        s_next = dot(W[0], h) if n_vis > 0 else W.dtype.type(0)
         for i in range(n_vis):
-            s = b_prime[i]
-            for j in range(n_hid):
-                s += W[i, j] * h[j]
+            s = b_prime[i] + s_next
+            if i + 1 < n_vis:
+                # the next row's dot product first: it does not depend on this row, so the CPU can overlap
+                # its chain of additions with this row's exp and update of g (same sums, sooner)
+                s_next = dot(W[i + 1], h)
             term, d = _reconstruction_terms(s, x[i])
             cost += term
             dz[i] = d
+            d_i = dz[i]  # rounded to W's dtype, as before; a local, so that LLVM need not reload it at every j
             for j in range(n_hid):
-                g[j] += dz[i] * W[i, j]
+                g[j] += d_i * W[i, j]
         costs[t - first] = cost
         for j in range(n_hid):
             dh[j] = g[j] * h[j] * (1.0 - h[j])
@@ -185,9 +371,7 @@ def _da_train_batch(X, U, first, stop, batch_size, W, b, b_prime, keep, lr):
 def _backprop_rows(a_in, delta, W, b, lr, d_in):
     """One pass over W: d_in = (W @ delta) * a_in(1-a_in) (old W), then W -= lr*outer(a_in, delta)."""
     for i in range(W.shape[0]):
-        s = 0.0
-        for j in range(W.shape[1]):
-            s += W[i, j] * delta[j]
+        s = dot_wide(W[i], delta)  # summed in float64, as before
         d_in[i] = s * a_in[i] * (1.0 - a_in[i])
         c = lr * a_in[i]
         if c != 0.0:
@@ -222,15 +406,16 @@ def _mlp_train_b1(X, Y, first, stop, Ws, bs, W_out, b_out, lr):
         top = acts[n_layers - 1]
         logits = b_out.copy()
         for i in range(W_out.shape[0]):
+            a = top[i]
             for j in range(n_out):
-                logits[j] += top[i] * W_out[i, j]
+                logits[j] += a * W_out[i, j]
         mx = logits.max()
         tot = 0.0
         for j in range(n_out):
-            p[j] = math.exp(logits[j] - mx)
+            p[j] = exp(logits[j] - mx)
             tot += p[j]
         y = Y[t]
-        costs[t - first] = -(logits[y] - mx - math.log(tot))
+        costs[t - first] = -(logits[y] - mx - log(tot))
         for j in range(n_out):
             p[j] /= tot
         p[y] -= 1.0
@@ -275,9 +460,9 @@ def _mlp_train_batch(X, Y, first, stop, batch_size, Ws, bs, W_out, b_out, lr):
             mx = delta[r].max()
             tot = 0.0
             for j in range(delta.shape[1]):
-                delta[r, j] = math.exp(delta[r, j] - mx)
+                delta[r, j] = exp(delta[r, j] - mx)
                 tot += delta[r, j]
-            cost -= math.log(delta[r, y[r]] / tot)
+            cost -= log(delta[r, y[r]] / tot)
             # d(mean NLL)/d(logits) = (p - onehot(y)) / m
             for j in range(delta.shape[1]):
                 delta[r, j] = delta[r, j] / tot / m
@@ -307,6 +492,27 @@ def _update_layer(a_in, delta, W, b, lr):
     for r in range(delta.shape[0]):
         for j in range(W.shape[1]):
             b[j] -= lr * delta[r, j]
+
+
+@njit
+def _sigmoid_layer(a, W, b):
+    s = blas.product(a, W)
+    for r in range(s.shape[0]):
+        for j in range(s.shape[1]):
+            s[r, j] = _sigmoid(s[r, j] + b[j])
+    return s
+
+
+@njit
+def encode(X, Ws, bs):
+    """The output of the sigmoid layers ``Ws``, ``bs`` (typed lists, bottom layer first) for each row of X:
+    ``sigmoid(a @ W + b)`` layer after layer, as ``SdA.encode`` computes it, with the same bits on every CPU
+    (for the inputs of the layer being pretrained, cached once per layer; PyTensor's compiled ``encode`` goes
+    through OpenBLAS and fast-math Numba code, which round differently on different CPUs)."""
+    a = _sigmoid_layer(X, Ws[0], bs[0])
+    for k in range(1, len(Ws)):
+        a = _sigmoid_layer(a, Ws[k], bs[k])
+    return a
 
 
 def forget_kernels_built_with_another_blas_binding(digest=None):

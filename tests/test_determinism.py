@@ -1,0 +1,298 @@
+"""The kernels give the same bits on every x86-64 CPU.
+
+The users' report: the same command, seed and data gave different numbers on different CPUs.  Fast-math let LLVM
+reassociate the kernels' sums to the host's vector width and fuse multiply-adds where the CPU has FMA; OpenBLAS
+picked its kernels (and so the order of its sums) by CPU and by thread count; glibc's exp picked an FMA or an
+SSE2 variant by CPU.  SGD at batch 1 amplifies any last-bit difference into different weights within an epoch.
+
+The slow test trains the same small model twice in subprocesses, once compiled for this CPU and once for a
+generic x86-64 (``NUMBA_CPU_NAME=generic``: SSE2, no AVX, no FMA), with glibc's CPU-specific libm variants and
+OpenBLAS's newer kernels switched off in the second, each with its own Numba cache (so that the generic run
+cannot load the host's build), and compares the parameters and costs bit for bit, at batch 1 and 20, in float32
+and float64.  The fast tests pin down the pieces: the fixed order of the sums, the exact FMA emulation, the
+deterministic exp/log/log1p, and the absence of fast-math.
+"""
+
+import json
+import os
+import platform
+import subprocess
+import sys
+from fractions import Fraction
+from pathlib import Path
+
+import numba
+import numpy
+import pytest
+from numba.core.registry import CPUDispatcher
+
+from sda.engines import blas, kernel_steps
+
+ROOT = Path(__file__).resolve().parent.parent
+X86_64 = platform.machine().lower() in ("x86_64", "amd64")
+
+# Trains a 64-40-30-10 SdA with the kernels (two dA layers, the second on kernel_steps.encode of the first,
+# then finetuning), at batch 1 and 20, in float32 and float64; prints a digest of each run's parameters and costs.
+CHILD = r"""
+import hashlib, json, sys
+import numpy as np
+from numba import typed
+from sda.engines import kernel_steps as ks
+
+def run(dtype, batch):
+    r = np.random.RandomState(0)
+    n, n_in = 200, 64
+    X = (r.rand(n, n_in) * (r.rand(n, n_in) < 0.3)).astype(dtype)  # sparse, like MNIST
+    Y = r.randint(0, 10, n).astype(np.int32)
+    rng = np.random.RandomState(1)
+    sizes = [n_in, 40, 30]
+    Ws, bs, b_primes = typed.List(), typed.List(), []
+    for a, c in zip(sizes[:-1], sizes[1:]):
+        bound = 4 * np.sqrt(6.0 / (a + c))
+        Ws.append(rng.uniform(-bound, bound, (a, c)).astype(dtype))
+        bs.append(np.zeros(c, dtype))
+        b_primes.append(np.zeros(a, dtype))
+    W_out, b_out = np.zeros((30, 10), dtype), np.zeros(10, dtype)
+    steps = n // batch
+    costs = []
+    for layer in range(2):
+        inputs = X if layer == 0 else ks.encode(X, typed.List(Ws[:layer]), typed.List(bs[:layer]))
+        for epoch in range(2):
+            U = rng.uniform(0, 1, (n, inputs.shape[1])).astype(dtype)
+            costs.append(ks.da_train(inputs, U, 0, steps, batch, Ws[layer], bs[layer], b_primes[layer],
+                                     dtype(1) - dtype(0.2), dtype(0.1)))
+    for epoch in range(3):
+        costs.append(ks.mlp_train(X, Y, 0, steps, batch, Ws, bs, W_out, b_out, dtype(0.1)))
+    params = list(Ws) + list(bs) + b_primes + [W_out, b_out]
+    costs = np.concatenate(costs)
+    digest = hashlib.sha256(b"".join(np.ascontiguousarray(p).tobytes() for p in params)).hexdigest()
+    return {"params": digest, "costs": hashlib.sha256(costs.tobytes()).hexdigest(),
+            "finite": bool(all(np.isfinite(p).all() for p in params)),
+            "first_cost": float(costs[0]), "last_cost": float(costs[-1])}
+
+print(json.dumps({f"{dtype} b{batch}": run(np.dtype(dtype).type, batch)
+                  for dtype in ("float32", "float64") for batch in (1, 20)}))
+"""
+
+# A CPU without AVX, AVX2, FMA or AVX-512, as far as the code can tell: Numba compiles for a generic x86-64,
+# glibc picks its SSE2 libm (exp, log ...), OpenBLAS its Prescott kernels (the kernels use none of them now).
+OLD_CPU = {"NUMBA_CPU_NAME": "generic", "GLIBC_TUNABLES": "glibc.cpu.hwcaps=-AVX2,-FMA,-FMA4,-AVX512F,-AVX",
+           "OPENBLAS_CORETYPE": "PRESCOTT"}
+
+
+def _start_training(cache, extra_env):
+    env = {key: value for key, value in os.environ.items()
+           if key not in ("NUMBA_CPU_NAME", "NUMBA_CPU_FEATURES", "GLIBC_TUNABLES", "OPENBLAS_CORETYPE",
+                          "NUMBA_DISABLE_JIT")}
+    env.update(extra_env)
+    env["NUMBA_CACHE_DIR"] = str(cache)  # one cache per target: the generic run must not load the host's build
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+    return subprocess.Popen([sys.executable, "-c", CHILD], env=env, cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def _result(process):
+    stdout, stderr = process.communicate(timeout=1200)
+    assert process.returncode == 0, stderr[-3000:]
+    return json.loads(stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    # both at once: most of their time is Numba compiling the kernels, one core each
+    host = _start_training(tmp_path_factory.mktemp("numba-cache-host"), {})
+    generic = _start_training(tmp_path_factory.mktemp("numba-cache-generic"), OLD_CPU)
+    return {"this CPU": _result(host), "generic x86-64": _result(generic)}
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not X86_64, reason="compares this x86-64 CPU with a generic x86-64")
+@pytest.mark.parametrize("run", ["float32 b1", "float32 b20", "float64 b1", "float64 b20"])
+def test_training_gives_the_same_bits_on_this_cpu_and_a_generic_x86_64(trained, run):
+    host, generic = trained["this CPU"][run], trained["generic x86-64"][run]
+    assert host["finite"] and host["last_cost"] < host["first_cost"]  # it trained
+    assert generic["params"] == host["params"], "parameters differ between the targets"
+    assert generic["costs"] == host["costs"], "costs differ between the targets"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not X86_64, reason="compares this x86-64 CPU with a generic x86-64")
+def test_the_runs_differ_from_one_another(trained):
+    """The digests are of actual, different trainings (not, say, of untouched parameters)."""
+    digests = [result["params"] for result in trained["this CPU"].values()]
+    assert len(set(digests)) == len(digests)
+
+
+# ---- the pieces ------------------------------------------------------------------------------------------------
+
+def test_no_kernel_is_compiled_with_fast_math():
+    for module in (kernel_steps, blas):
+        for name, value in vars(module).items():
+            if isinstance(value, CPUDispatcher):
+                assert not value.targetoptions.get("fastmath"), f"{module.__name__}.{name} uses fast-math"
+
+
+@numba.njit
+def _dot_both(x, y):
+    return blas.dot(x, y), blas.dot_wide(x, y)
+
+
+def _documented_dot(x, y, total_dtype):
+    """The order of :func:`sda.engines.blas.dot`, step by step in NumPy scalars: chunks of ``lanes`` terms (the
+    last one zero-padded), chunk c into vector c % 4, the vectors added (v0 + v1) + (v2 + v3), then lanes l and
+    l + w/2 added as the width w halves."""
+    lanes = 16 if x.dtype == numpy.float32 else 8
+    n = len(x)
+    chunks = -(-n // lanes)
+    padded_x, padded_y = numpy.zeros(chunks * lanes, x.dtype), numpy.zeros(chunks * lanes, x.dtype)
+    padded_x[:n], padded_y[:n] = x, y
+    vectors = [numpy.zeros(lanes, total_dtype) for _ in range(4)]
+    for c in range(chunks):
+        part = slice(c * lanes, (c + 1) * lanes)
+        products = (padded_x[part] * padded_y[part]).astype(total_dtype)  # rounded in the arrays' dtype first
+        vectors[c % 4] = vectors[c % 4] + products
+    v = (vectors[0] + vectors[1]) + (vectors[2] + vectors[3])
+    while len(v) > 1:
+        v = v[:len(v) // 2] + v[len(v) // 2:]
+    return v[0]
+
+
+@pytest.mark.parametrize("dtype", [numpy.float32, numpy.float64])
+def test_dot_sums_in_its_documented_order(dtype):
+    rng = numpy.random.RandomState(7)
+    for n in list(range(0, 80)) + [255, 256, 257, 784, 1000]:
+        x, y = rng.randn(n).astype(dtype), rng.randn(n).astype(dtype)
+        got, got_wide = _dot_both(x, y)
+        assert got == _documented_dot(x, y, dtype), n
+        assert got_wide == _documented_dot(x, y, numpy.float64), n
+
+
+def test_float32_products_are_sequential_fused_sums():
+    """product(A, W)[r, j] = fma(A[r, k-1], W[k-1, j], ... fma(A[r, 0], W[0, j], +0)): checked against exact
+    rational arithmetic, rounded to float32 at every step."""
+    rng = numpy.random.RandomState(3)
+    A = (rng.randn(5, 9) * (rng.rand(5, 9) < 0.6)).astype(numpy.float32)
+    W = rng.randn(9, 37).astype(numpy.float32)
+    got = blas.product(A, W)
+    for r in range(5):
+        for j in range(37):
+            total = numpy.float32(0)
+            for i in range(9):
+                exact = Fraction(float(A[r, i])) * Fraction(float(W[i, j])) + Fraction(float(total))
+                total = _round_to_float32(exact)
+            assert got[r, j] == total, (r, j)
+
+
+def _round_to_float32(exact):
+    """Round a Fraction to the nearest float32, ties to even."""
+    candidate = numpy.float32(float(exact))  # within an ulp or so: adjust to the nearest
+    best = None
+    for value in (numpy.nextafter(candidate, numpy.float32(-numpy.inf)), candidate,
+                  numpy.nextafter(candidate, numpy.float32(numpy.inf))):
+        error = abs(Fraction(float(value)) - exact)
+        if best is None or error < best[0] or (error == best[0] and int(value.view(numpy.int32)) % 2 == 0):
+            best = (error, value)
+    return best[1]
+
+
+def test_float64_products_are_sequential_sums():
+    rng = numpy.random.RandomState(4)
+    A = (rng.randn(6, 11) * (rng.rand(6, 11) < 0.6))
+    W = rng.randn(11, 19)
+    got = blas.product(A, W)
+    expected = numpy.zeros((6, 19))
+    for i in range(11):
+        expected = expected + A[:, i:i + 1] * W[i]  # one rounding for the product, one for the sum
+    numpy.testing.assert_array_equal(got, expected)
+
+
+def _fma_instruction_available():
+    return "+fma" in (numba.core.registry.cpu_target.target_context.codegen()._tm_features or "").split(",")
+
+
+@pytest.mark.skipif(not _fma_instruction_available(), reason="no FMA instruction to compare the emulation with")
+def test_the_fma_emulation_gives_the_instruction_s_bits():
+    from llvmlite import ir
+    from numba import types
+    from numba.core import cgutils
+    from numba.extending import intrinsic
+
+    def make(emulate):
+        @intrinsic
+        def fma(typingctx, a, b, c, out):
+            def codegen(context, builder, signature, args):
+                arrays = [context.make_array(t)(context, builder, v) for t, v in zip(signature.args, args)]
+                n = cgutils.unpack_tuple(builder, arrays[0].shape)[0]
+                vector = ir.VectorType(ir.FloatType(), 8)
+                with cgutils.for_range_slice(builder, ir.Constant(n.type, 0), n, ir.Constant(n.type, 8)) as (j, _):
+                    values = [builder.load(builder.bitcast(builder.gep(x.data, [j]), vector.as_pointer()), align=4)
+                              for x in arrays[:3]]
+                    if emulate:
+                        result = blas._emulated_fma_float32(builder, *values)
+                    else:
+                        function = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vector, [vector] * 3),
+                                                                  "llvm.fma.v8f32")
+                        result = builder.call(function, values)
+                    builder.store(result, builder.bitcast(builder.gep(arrays[3].data, [j]), vector.as_pointer()),
+                                  align=4)
+                return context.get_dummy_value()
+            return types.void(a, b, c, out), codegen
+
+        @numba.njit
+        def run(a, b, c, out):
+            fma(a, b, c, out)
+        return run
+
+    instruction, emulation = make(False), make(True)
+    rng = numpy.random.RandomState(5)
+    n = 1 << 18
+    cases = [rng.randn(3, n),
+             rng.choice([-1, 1], (3, n)) * 2.0 ** rng.uniform(-150, 128, (3, n)),  # subnormal to overflowing
+             rng.randint(0, 2 ** 32, (3, n), dtype=numpy.uint64).astype(numpy.uint32).view(numpy.float32)]
+    for a, b, c in cases:
+        a, b, c = (numpy.ascontiguousarray(v, dtype=numpy.float32) for v in (a, b, c))
+        with numpy.errstate(all="ignore"):
+            c[: n // 2] = -(a[: n // 2].astype(numpy.float64) * b[: n // 2]).astype(numpy.float32)  # cancellation
+        expected, got = numpy.empty(n, numpy.float32), numpy.empty(n, numpy.float32)
+        instruction(a, b, c, expected)
+        emulation(a, b, c, got)
+        same = (expected.view(numpy.uint32) == got.view(numpy.uint32)) | (numpy.isnan(expected) & numpy.isnan(got))
+        assert same.all(), numpy.flatnonzero(~same)[:5]
+
+
+@numba.njit
+def _apply(function, x):
+    out = numpy.empty_like(x)
+    for i in range(x.size):
+        if function == 0:
+            out[i] = kernel_steps.exp(x[i])
+        elif function == 1:
+            out[i] = kernel_steps.log(x[i])
+        else:
+            out[i] = kernel_steps.log1p(x[i])
+    return out
+
+
+@pytest.mark.parametrize("dtype, ulps", [(numpy.float32, 0.5), (numpy.float64, 1.3)])
+def test_exp_log_log1p_are_accurate(dtype, ulps):
+    rng = numpy.random.RandomState(6)
+    arguments = {0: numpy.concatenate([rng.randn(20000) * 10, rng.uniform(-87, 88, 20000)]),
+                 1: numpy.concatenate([numpy.abs(rng.randn(20000)) * 3, 10.0 ** rng.uniform(-30, 30, 20000)]),
+                 2: numpy.concatenate([rng.rand(20000), 10.0 ** rng.uniform(-20, 0, 20000)])}
+    references = {0: numpy.exp, 1: numpy.log, 2: numpy.log1p}
+    for function, x in arguments.items():
+        x = x.astype(dtype)
+        exact = references[function](x.astype(numpy.longdouble))
+        got = _apply(function, x)
+        error = numpy.abs(got.astype(numpy.longdouble) - exact) / numpy.spacing(numpy.abs(exact).astype(dtype))
+        assert error.max() <= ulps + 0.01, (function, float(error.max()))
+
+
+@pytest.mark.parametrize("dtype", [numpy.float32, numpy.float64])
+def test_exp_log_log1p_special_values(dtype):
+    x = numpy.array([0.0, -0.0, numpy.inf, -numpy.inf, numpy.nan, 1.0, -1.0, 1e-30, 200.0, -200.0], dtype)
+    with numpy.errstate(all="ignore"):
+        for function, reference in ((0, numpy.exp), (1, numpy.log), (2, numpy.log1p)):
+            got, expected = _apply(function, x), reference(x)
+            assert numpy.array_equal(got, expected, equal_nan=True) or \
+                numpy.allclose(got, expected, rtol=1e-6, equal_nan=True), (function, got, expected)
