@@ -46,6 +46,17 @@ def _value(shared):
     return shared.get_value(borrow=True)
 
 
+def _typed_params(layers):
+    """The layers' weights and biases as the kernels take them: two Numba typed lists."""
+    from numba import typed
+
+    Ws, bs = typed.List(), typed.List()
+    for layer in layers:
+        Ws.append(_value(layer.W))
+        bs.append(_value(layer.b))
+    return Ws, bs
+
+
 def _blas_threads(batch_size, requested):
     from . import blas
 
@@ -77,10 +88,13 @@ class PretrainingRunner:
         """The layer's inputs for the whole training set: the data, or the output
         of the frozen layers below (computed on first use, i.e. once they are trained)."""
         if self.inputs is None:
-            from ..inference import encode
-
             x = _value(self.train_set_x)
-            self.inputs = x if self.layer == 0 else numpy.ascontiguousarray(encode(self.model, x, self.layer - 1))
+            if self.layer > 0:
+                from . import kernel_steps
+
+                # the same bits on every CPU (PyTensor's compiled encode goes through OpenBLAS)
+                x = kernel_steps.encode(x, *_typed_params(self.model.sigmoid_layers[:self.layer]))
+            self.inputs = x
         return self.inputs
 
     def __call__(self, first, stop):
@@ -117,15 +131,10 @@ class FinetuningRunner:
         return _value(self.model.logLayer.W).dtype.type(rate)
 
     def __call__(self, first, stop):
-        from numba import typed
-
         from . import blas, kernel_steps
 
         stop = min(stop, first + self.chunk)
-        Ws, bs = typed.List(), typed.List()
-        for layer in self.model.sigmoid_layers:
-            Ws.append(_value(layer.W))
-            bs.append(_value(layer.b))
+        Ws, bs = _typed_params(self.model.sigmoid_layers)
         with blas.threads(self.blas_threads):
             return kernel_steps.mlp_train(_value(self.train_set_x), _value(self.train_set_y), first, stop,
                                           self.batch_size, Ws, bs, _value(self.model.logLayer.W),
