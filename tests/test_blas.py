@@ -163,12 +163,12 @@ def test_skipping_zeros_gives_the_same_bits(dtype):
     assert blas._mostly_zero(A)
     one = dtype(1)
     skipped, all_terms = numpy.empty((22, 70), dtype), numpy.empty((22, 70), dtype)
-    blas._panels(A, W, skipped, one, False, True)
-    blas._panels(A, W, all_terms, one, False, False)
+    blas._panels(A, W, skipped, one, False, True, 70)
+    blas._panels(A, W, all_terms, one, False, False, 70)
     numpy.testing.assert_array_equal(skipped, all_terms)
     gathered, panels = W.copy(), W.copy()
     blas.add_product_tn(dtype(-0.1), A, D, gathered)  # A is mostly zero: its non-zero rows gathered
-    blas._panels(numpy.ascontiguousarray(A.T), D, panels, dtype(-0.1), True, False)  # every term
+    blas._panels(numpy.ascontiguousarray(A.T), D, panels, dtype(-0.1), True, False, 70)  # every term
     numpy.testing.assert_array_equal(gathered, panels)
 
 

@@ -580,11 +580,10 @@ def _copy(source, source_row, source_column, target, target_row, target_column, 
 
 
 @numba.njit(cache=True)
-def _panels(A, W, out, alpha, add, skip):
-    """out = A @ W, or out += alpha * A @ W with ``add``, in panels; the rows and columns left over through
-    copies padded with zero rows and columns (the same sums, in whole panels)."""
+def _panels(A, W, out, alpha, add, skip, n):
+    """out[:, :n] = A @ W[:, :n], or out[:, :n] += alpha * A @ W[:, :n] with ``add``, in panels; the rows and
+    columns left over through copies padded with zero rows and columns (the same sums, in whole panels)."""
     m, k = A.shape
-    n = W.shape[1]
     width = CHUNKS * lanes(W)
     m_full = m - m % ROWS
     n_full = n - n % width
@@ -627,7 +626,7 @@ def product(A, W):
     if not (_rows_contiguous(A) and _rows_contiguous(W)):
         raise ValueError("product: each row must be contiguous")
     out = np.empty((m, W.shape[1]), W.dtype)
-    _panels(A, W, out, W.dtype.type(1.0), False, _mostly_zero(A))
+    _panels(A, W, out, W.dtype.type(1.0), False, _mostly_zero(A), W.shape[1])
     return out
 
 
@@ -728,14 +727,14 @@ def _nonzero_rows(A):
 
 
 @numba.njit(cache=True)
-def _add_product_tn_sparse(alpha, A, B, W, rows, counts, n):
-    """W[:, :n] += alpha * A.T @ B[:, :n], n a multiple of lanes, from the rows of A that are not zero in each
-    column, in blocks of columns whose part of B stays in the L1 cache."""
+def _add_product_tn_sparse(alpha, A, B, W, rows, counts, j_start, j_stop):
+    """W[:, j_start:j_stop] += alpha * A.T @ B[:, j_start:j_stop], a multiple of lanes wide, from the rows of A
+    that are not zero in each column, in blocks of columns whose part of B stays in the L1 cache."""
     n_in = A.shape[1]
     step = lanes(W)
     block = 16 * step
-    for jb in range(0, n, block):
-        je = min(jb + block, n)
+    for jb in range(j_start, j_stop, block):
+        je = min(jb + block, j_stop)
         wide = je - (je - jb) % (4 * step)
         for i in range(n_in):
             count = counts[i]
@@ -750,9 +749,9 @@ def _add_product_tn_sparse(alpha, A, B, W, rows, counts, n):
 @numba.njit(cache=True)
 def add_product_tn(alpha, A, B, W):
     """``W += alpha * A.T @ B`` in place, in one pass over W: element (i, j) adds alpha times the sum over the rows r
-    of A, in order, of A[r, i] * B[r, j] (as gemm with beta = 1 does).  On a mostly zero A (the corrupted inputs
-    of layer 0) the zeros of each column of A are skipped (the same sums); otherwise the panels of
-    :func:`product` on a copy of A.T."""
+    of A, in order, of A[r, i] * B[r, j] (as gemm with beta = 1 does): by the panels of :func:`product` on a copy
+    of A.T, or, on a mostly zero A (the corrupted inputs of layer 0) and for the columns left over, from the
+    rows of A that are not zero in each column (the same sums)."""
     m, n_in = A.shape
     n = W.shape[1]
     if B.shape[0] != m or W.shape[0] != n_in or B.shape[1] != n:
@@ -760,17 +759,19 @@ def add_product_tn(alpha, A, B, W):
     if not (_rows_contiguous(A) and _rows_contiguous(B) and _rows_contiguous(W)):
         raise ValueError("add_product_tn: each row must be contiguous")
     alpha = W.dtype.type(alpha)
-    if not _mostly_zero(A):
-        _panels(np.ascontiguousarray(A.T), B, W, alpha, True, False)
-        return
     step = lanes(W)
     full = n - n % step
+    j_start = 0
+    if not _mostly_zero(A):
+        j_start = n - n % (CHUNKS * step)
+        if j_start:
+            _panels(np.ascontiguousarray(A.T), B, W, alpha, True, False, j_start)
     rows, counts = _nonzero_rows(A)
-    _add_product_tn_sparse(alpha, A, B, W, rows, counts, full)
+    _add_product_tn_sparse(alpha, A, B, W, rows, counts, j_start, full)
     if full < n:  # the last columns, through copies padded with zero columns to a whole vector
         padded_B = np.zeros((m, step), W.dtype)
         _copy(B, 0, full, padded_B, 0, 0, m, n - full)
         padded_W = np.zeros((n_in, step), W.dtype)
         _copy(W, 0, full, padded_W, 0, 0, n_in, n - full)
-        _add_product_tn_sparse(alpha, A, padded_B, padded_W, rows, counts, step)
+        _add_product_tn_sparse(alpha, A, padded_B, padded_W, rows, counts, 0, step)
         _copy(padded_W, 0, 0, W, 0, full, n_in, n - full)
