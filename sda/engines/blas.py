@@ -253,31 +253,29 @@ def _target_has_fma(context):
 
 def _emulated_fma_float32(builder, a, b, c):
     """fma(a, b, c) for float32 (vectors) without the instruction, exactly: a * b is exact in float64; the float64
-    sum s = a * b + c is rounded to odd (s, or its neighbour towards the exact sum when s is inexact and even;
-    the error e of the sum by TwoSum), and rounding that to float32 rounds the exact sum once (Boldo and
-    Melquiond, 'Emulation of FMA and correctly rounded sums: proved algorithms using rounding to odd', 2008:
-    float64 has more than 24 + 2 bits)."""
+    sum s = a * b + c is rounded to odd (when inexact, the float64 next to the exact sum towards zero, with its
+    last bit set; the error e of the sum by TwoSum tells the side), and rounding that to float32 rounds the exact
+    sum once (Boldo and Melquiond, 'Emulation of FMA and correctly rounded sums: proved algorithms using rounding
+    to odd', 2008: float64 has more than 24 + 2 bits).  SSE2 operations only (no 64-bit integer compares)."""
     double = ir.DoubleType()
-    wide = ir.VectorType(double, a.type.count) if isinstance(a.type, ir.VectorType) else double
-    bits_type = ir.VectorType(ir.IntType(64), a.type.count) if isinstance(a.type, ir.VectorType) else ir.IntType(64)
+    vector = isinstance(a.type, ir.VectorType)
+    wide = ir.VectorType(double, a.type.count) if vector else double
+    bits_type = ir.VectorType(ir.IntType(64), a.type.count) if vector else ir.IntType(64)
+
+    def constant(t, value):
+        return ir.Constant(t, [value] * t.count) if isinstance(t, ir.VectorType) else ir.Constant(t, value)
+
     x, y, z = (builder.fpext(v, wide) for v in (a, b, c))
     p = builder.fmul(x, y)
     total = builder.fadd(p, z)
     shifted = builder.fsub(total, p)
     error = builder.fadd(builder.fsub(p, builder.fsub(total, shifted)), builder.fsub(z, shifted))
-
-    def constant(t, value):
-        return ir.Constant(t, [value] * t.count) if isinstance(t, ir.VectorType) else ir.Constant(t, value)
-
     bits = builder.bitcast(total, bits_type)
-    error_bits = builder.bitcast(error, bits_type)
-    inexact = builder.fcmp_ordered("!=", error, constant(wide, 0.0))  # false when an infinity made it nan
-    even = builder.icmp_unsigned("==", builder.and_(bits, constant(bits_type, 1)), constant(bits_type, 0))
-    sign = constant(bits_type, -(1 << 63))
-    away = builder.icmp_unsigned("==", builder.and_(bits, sign), builder.and_(error_bits, sign))
-    neighbour = builder.select(away, builder.add(bits, constant(bits_type, 1)), builder.sub(bits, constant(bits_type, 1)))
-    odd = builder.select(builder.and_(inexact, even), neighbour, bits)
-    return builder.fptrunc(builder.bitcast(odd, wide), a.type)
+    # towards zero: one ulp less in magnitude when the error has the other sign than the sum (sum rounded away)
+    other_sign = builder.lshr(builder.xor(bits, builder.bitcast(error, bits_type)), constant(bits_type, 63))
+    odd = builder.or_(builder.sub(bits, other_sign), constant(bits_type, 1))
+    inexact = builder.fcmp_ordered("!=", error, constant(wide, 0.0))  # false too when an infinity made it nan
+    return builder.fptrunc(builder.bitcast(builder.select(inexact, odd, bits), wide), a.type)
 
 
 def _multiply_add(context, builder, a, b, c):
