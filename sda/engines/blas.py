@@ -1,19 +1,18 @@
-"""BLAS for the batch > 1 kernels: OpenBLAS from the ``scipy-openblas32`` wheel, called from Numba.
+"""Matrix products for the kernels: deterministic ones (used), and OpenBLAS's gemm (kept, no longer used by them).
 
-Why not ``np.dot`` inside Numba: Numba calls the BLAS that SciPy bundles, an
-older OpenBLAS (0.3.30 with SciPy 1.17) whose single-precision gemm is 1.4-1.7x
-slower on the small-by-large products of a batch-20 step than the OpenBLAS
-0.3.34 of ``scipy-openblas32`` (``docs/performance.md`` §7).  Depending on that
-wheel also pins which BLAS the kernels get, whatever NumPy or SciPy ship.
+**Deterministic products** (:func:`product`, :func:`product_t`, :func:`add_product_tn`, :func:`dot`): the order
+of every sum is written into the program, so the bits are the same on every x86-64 CPU (SSE2, AVX2, AVX-512),
+whatever the vector width Numba compiles for, and whatever the thread count (they run on one).  See the section
+below and ``docs/determinism.md``.  At batch 20 in float32 they are as fast as OpenBLAS on one thread on this
+machine (they skip the zeros of sparse inputs; they need FMA for that speed, emulated exactly where the CPU has
+none); float64 is 10-30 % slower.
 
-The library is loaded once, its ``cblas_?gemm`` registered with LLVM under our
-own symbol names, and the kernels call those names: linked by name at load
-time, so Numba's on-disk cache of the kernels keeps working (a ctypes pointer
-baked into the code would stop Numba from caching every kernel).
-
-Its threads are its own: :func:`threads` sets how many this copy of OpenBLAS
-uses, leaving NumPy's, SciPy's and PyTensor's BLAS at the one thread
-``sda/__init__.py`` asks for.
+**OpenBLAS** from the ``scipy-openblas32`` wheel, called from Numba (:func:`gemm`): the kernels used it at
+batch > 1 until its results turned out to depend on the CPU (its kernels and blocking are picked per CPU:
+Haswell, SkylakeX, ...) and on the thread count (1 and 2 threads round differently, even with
+``OPENBLAS_CORETYPE`` pinned).  The library is loaded once, its ``cblas_?gemm`` registered with LLVM under our
+own symbol names, and called by name, so that Numba can cache code that calls it.  :func:`threads` sets how many
+threads this copy of OpenBLAS uses (the runners still set it around batch > 1 calls; the kernels ignore it now).
 """
 
 import contextlib
