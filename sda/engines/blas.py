@@ -173,16 +173,18 @@ def available_cpus():
 # ---------------------------------------------------------------------------------------------------------------
 # Deterministic products: the same bits on every x86-64 CPU, whatever Numba compiles for
 #
-# Each sum below has a fixed order written into the program: a dot product keeps ``lanes`` partial sums (16
-# for float32, 8 for float64: 64 bytes), partial sum l taking the terms l, l + lanes, l + 2 lanes, ... in
-# order, combined at the end by a fixed tree (lane l + lane l + lanes/2, halving), then the leftover terms
-# in order; every other product sums its terms one after the other.  The partial sums are LLVM vectors of
-# ``lanes`` elements, which LLVM splits into whatever registers the CPU has (4 SSE, 2 AVX or 1 AVX-512
-# register for 16 floats): the same lane-wise arithmetic everywhere.  Nothing carries fast-math flags, so
-# LLVM may neither reassociate the sums nor fuse a multiply and an add into an FMA (it does neither on its
-# own), and no library is called.  BLAS (OpenBLAS, above) picks its kernels and blocking by CPU and thread
-# count, which changes the order of its sums: its results differ between CPUs and between 1 and 2 threads
-# (docs/determinism.md).
+# Each sum below has a fixed order written into the program.  dot() (batch 1) keeps 4 vectors of ``lanes``
+# partial sums (16 for float32, 8 for float64: 64 bytes each): chunk c of ``lanes`` terms (the last one
+# zero-padded) goes to vector c % 4, lane by lane; then (v0 + v1) + (v2 + v3) and a halving tree over the
+# lanes.  product_t()'s dot products are the same with one vector and the leftover terms one by one.
+# product() and add_product_tn() sum each element's terms one after the other, in the order of the inner index
+# (zeros may be skipped: adding a 0 term to a sum that starts at +0 changes nothing).  The partial sums are
+# LLVM vectors, which LLVM splits into whatever registers the CPU has (4 SSE, 2 AVX or 1 AVX-512 register for
+# 16 floats): the same lane-wise arithmetic everywhere.  Nothing carries fast-math flags, so LLVM may neither
+# reassociate a sum nor contract a multiply and an add into an FMA; where an FMA is wanted (float32 terms of
+# the batch > 1 products) it is explicit and exact (FUSED_FLOAT32 below); no library is called.  OpenBLAS
+# (above) picks its kernels and blocking by CPU and thread count, which changes the order of its sums: its
+# results differ between CPUs and between 1 and 2 threads (docs/determinism.md).
 # ---------------------------------------------------------------------------------------------------------------
 
 _FLOATS = (types.float32, types.float64)
