@@ -1,19 +1,18 @@
-"""BLAS for the batch > 1 kernels: OpenBLAS from the ``scipy-openblas32`` wheel, called from Numba.
+"""Matrix products for the kernels: deterministic ones (used), and OpenBLAS's gemm (kept, no longer used by them).
 
-Why not ``np.dot`` inside Numba: Numba calls the BLAS that SciPy bundles, an
-older OpenBLAS (0.3.30 with SciPy 1.17) whose single-precision gemm is 1.4-1.7x
-slower on the small-by-large products of a batch-20 step than the OpenBLAS
-0.3.34 of ``scipy-openblas32`` (``docs/performance.md`` §7).  Depending on that
-wheel also pins which BLAS the kernels get, whatever NumPy or SciPy ship.
+**Deterministic products** (:func:`product`, :func:`product_t`, :func:`add_product_tn`, :func:`dot`): the order
+of every sum is written into the program, so the bits are the same on every x86-64 CPU (SSE2, AVX2, AVX-512),
+whatever the vector width Numba compiles for, and whatever the thread count (they run on one).  See the section
+below and ``docs/determinism.md``.  At batch 20 in float32 they are as fast as OpenBLAS on one thread on this
+machine (they skip the zeros of sparse inputs; they need FMA for that speed, emulated exactly where the CPU has
+none); float64 is 10-30 % slower.
 
-The library is loaded once, its ``cblas_?gemm`` registered with LLVM under our
-own symbol names, and the kernels call those names: linked by name at load
-time, so Numba's on-disk cache of the kernels keeps working (a ctypes pointer
-baked into the code would stop Numba from caching every kernel).
-
-Its threads are its own: :func:`threads` sets how many this copy of OpenBLAS
-uses, leaving NumPy's, SciPy's and PyTensor's BLAS at the one thread
-``sda/__init__.py`` asks for.
+**OpenBLAS** from the ``scipy-openblas32`` wheel, called from Numba (:func:`gemm`): the kernels used it at
+batch > 1 until its results turned out to depend on the CPU (its kernels and blocking are picked per CPU:
+Haswell, SkylakeX, ...) and on the thread count (1 and 2 threads round differently, even with
+``OPENBLAS_CORETYPE`` pinned).  The library is loaded once, its ``cblas_?gemm`` registered with LLVM under our
+own symbol names, and called by name, so that Numba can cache code that calls it.  :func:`threads` sets how many
+threads this copy of OpenBLAS uses (the runners still set it around batch > 1 calls; the kernels ignore it now).
 """
 
 import contextlib
@@ -174,16 +173,18 @@ def available_cpus():
 # ---------------------------------------------------------------------------------------------------------------
 # Deterministic products: the same bits on every x86-64 CPU, whatever Numba compiles for
 #
-# Each sum below has a fixed order written into the program: a dot product keeps ``lanes`` partial sums (16
-# for float32, 8 for float64: 64 bytes), partial sum l taking the terms l, l + lanes, l + 2 lanes, ... in
-# order, combined at the end by a fixed tree (lane l + lane l + lanes/2, halving), then the leftover terms
-# in order; every other product sums its terms one after the other.  The partial sums are LLVM vectors of
-# ``lanes`` elements, which LLVM splits into whatever registers the CPU has (4 SSE, 2 AVX or 1 AVX-512
-# register for 16 floats): the same lane-wise arithmetic everywhere.  Nothing carries fast-math flags, so
-# LLVM may neither reassociate the sums nor fuse a multiply and an add into an FMA (it does neither on its
-# own), and no library is called.  BLAS (OpenBLAS, above) picks its kernels and blocking by CPU and thread
-# count, which changes the order of its sums: its results differ between CPUs and between 1 and 2 threads
-# (docs/determinism.md).
+# Each sum below has a fixed order written into the program.  dot() (batch 1) keeps 4 vectors of ``lanes``
+# partial sums (16 for float32, 8 for float64: 64 bytes each): chunk c of ``lanes`` terms (the last one
+# zero-padded) goes to vector c % 4, lane by lane; then (v0 + v1) + (v2 + v3) and a halving tree over the
+# lanes.  product_t()'s dot products are the same with one vector and the leftover terms one by one.
+# product() and add_product_tn() sum each element's terms one after the other, in the order of the inner index
+# (zeros may be skipped: adding a 0 term to a sum that starts at +0 changes nothing).  The partial sums are
+# LLVM vectors, which LLVM splits into whatever registers the CPU has (4 SSE, 2 AVX or 1 AVX-512 register for
+# 16 floats): the same lane-wise arithmetic everywhere.  Nothing carries fast-math flags, so LLVM may neither
+# reassociate a sum nor contract a multiply and an add into an FMA; where an FMA is wanted (float32 terms of
+# the batch > 1 products) it is explicit and exact (FUSED_FLOAT32 below); no library is called.  OpenBLAS
+# (above) picks its kernels and blocking by CPU and thread count, which changes the order of its sums: its
+# results differ between CPUs and between 1 and 2 threads (docs/determinism.md).
 # ---------------------------------------------------------------------------------------------------------------
 
 _FLOATS = (types.float32, types.float64)
@@ -253,31 +254,29 @@ def _target_has_fma(context):
 
 def _emulated_fma_float32(builder, a, b, c):
     """fma(a, b, c) for float32 (vectors) without the instruction, exactly: a * b is exact in float64; the float64
-    sum s = a * b + c is rounded to odd (s, or its neighbour towards the exact sum when s is inexact and even;
-    the error e of the sum by TwoSum), and rounding that to float32 rounds the exact sum once (Boldo and
-    Melquiond, 'Emulation of FMA and correctly rounded sums: proved algorithms using rounding to odd', 2008:
-    float64 has more than 24 + 2 bits)."""
+    sum s = a * b + c is rounded to odd (when inexact, the float64 next to the exact sum towards zero, with its
+    last bit set; the error e of the sum by TwoSum tells the side), and rounding that to float32 rounds the exact
+    sum once (Boldo and Melquiond, 'Emulation of FMA and correctly rounded sums: proved algorithms using rounding
+    to odd', 2008: float64 has more than 24 + 2 bits).  SSE2 operations only (no 64-bit integer compares)."""
     double = ir.DoubleType()
-    wide = ir.VectorType(double, a.type.count) if isinstance(a.type, ir.VectorType) else double
-    bits_type = ir.VectorType(ir.IntType(64), a.type.count) if isinstance(a.type, ir.VectorType) else ir.IntType(64)
+    vector = isinstance(a.type, ir.VectorType)
+    wide = ir.VectorType(double, a.type.count) if vector else double
+    bits_type = ir.VectorType(ir.IntType(64), a.type.count) if vector else ir.IntType(64)
+
+    def constant(t, value):
+        return ir.Constant(t, [value] * t.count) if isinstance(t, ir.VectorType) else ir.Constant(t, value)
+
     x, y, z = (builder.fpext(v, wide) for v in (a, b, c))
     p = builder.fmul(x, y)
     total = builder.fadd(p, z)
     shifted = builder.fsub(total, p)
     error = builder.fadd(builder.fsub(p, builder.fsub(total, shifted)), builder.fsub(z, shifted))
-
-    def constant(t, value):
-        return ir.Constant(t, [value] * t.count) if isinstance(t, ir.VectorType) else ir.Constant(t, value)
-
     bits = builder.bitcast(total, bits_type)
-    error_bits = builder.bitcast(error, bits_type)
-    inexact = builder.fcmp_ordered("!=", error, constant(wide, 0.0))  # false when an infinity made it nan
-    even = builder.icmp_unsigned("==", builder.and_(bits, constant(bits_type, 1)), constant(bits_type, 0))
-    sign = constant(bits_type, -(1 << 63))
-    away = builder.icmp_unsigned("==", builder.and_(bits, sign), builder.and_(error_bits, sign))
-    neighbour = builder.select(away, builder.add(bits, constant(bits_type, 1)), builder.sub(bits, constant(bits_type, 1)))
-    odd = builder.select(builder.and_(inexact, even), neighbour, bits)
-    return builder.fptrunc(builder.bitcast(odd, wide), a.type)
+    # towards zero: one ulp less in magnitude when the error has the other sign than the sum (sum rounded away)
+    other_sign = builder.lshr(builder.xor(bits, builder.bitcast(error, bits_type)), constant(bits_type, 63))
+    odd = builder.or_(builder.sub(bits, other_sign), constant(bits_type, 1))
+    inexact = builder.fcmp_ordered("!=", error, constant(wide, 0.0))  # false too when an infinity made it nan
+    return builder.fptrunc(builder.bitcast(builder.select(inexact, odd, bits), wide), a.type)
 
 
 def _multiply_add(context, builder, a, b, c):

@@ -519,7 +519,7 @@ def forget_kernels_built_with_another_blas_binding(digest=None):
     """Flush the kernels' on-disk cache when ``sda/engines/blas.py`` changed since they were cached.
 
     Numba keys a cached kernel on the file that defines it (this one) only, but
-    the kernels inline code from ``sda/engines/blas.py`` (its ``gemm``): after an edit or
+    the kernels inline code from ``sda/engines/blas.py`` (its products): after an edit or
     an update of that file alone (an editable install pulling a fix, say) Numba
     would load kernels that still carry the old code.  A digest of ``blas.py``
     kept beside the cache tells.  Returns True if the cache was flushed."""
