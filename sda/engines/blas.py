@@ -379,22 +379,24 @@ def _contiguous_1d(x):
 
 
 @numba.njit(inline="always")
-def dot(x, y):
-    """``x @ y`` for 1-D float arrays of one dtype, summed in the arrays' dtype in the fixed order above."""
+def _check_vectors(x, y):
     if x.shape[0] != y.shape[0]:
         raise ValueError("dot: the vectors differ in length")
     if not (_contiguous_1d(x) and _contiguous_1d(y)):
         raise ValueError("dot: the vectors must be contiguous")
+
+
+@numba.njit(inline="always")
+def dot(x, y):
+    """``x @ y`` for 1-D float arrays of one dtype, summed in the arrays' dtype in the fixed order above."""
+    _check_vectors(x, y)
     return _dot(x, y)
 
 
 @numba.njit(inline="always")
 def dot_wide(x, y):
     """``x @ y`` with each product rounded in the arrays' dtype and summed in float64, in the same order."""
-    if x.shape[0] != y.shape[0]:
-        raise ValueError("dot: the vectors differ in length")
-    if not (_contiguous_1d(x) and _contiguous_1d(y)):
-        raise ValueError("dot: the vectors must be contiguous")
+    _check_vectors(x, y)
     return _dot_wide(x, y)
 
 
