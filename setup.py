@@ -2,9 +2,8 @@ from setuptools import find_packages, setup
 
 # Each dependency is bounded to the versions the tests passed with (README, "Installing exactly what CI
 # tested"): the lower bound is the version tested, the upper bound the next release that may change what we
-# use.  PyTensor, Numba, JAX, NumPy, SciPy and the OpenBLAS wheel change APIs (or, for the OpenBLAS wheel,
-# its library and its speed) across minor releases: next minor.  Pillow, tqdm, Matplotlib and pytest keep
-# theirs within a major release: next major.  The exact versions CI installs, with their hashes, are in
+# use.  PyTensor, Numba, JAX, NumPy and SciPy change APIs across minor releases: next minor.  Pillow, tqdm,
+# Matplotlib and pytest keep theirs within a major release: next major.  The exact versions CI installs, with their hashes, are in
 # requirements.lock (the main job) and requirements-test.lock (the tests); README, "Moving to newer versions",
 # says how to move these bounds.
 setup(
@@ -21,8 +20,6 @@ setup(
         "numba>=0.65.1,<0.66",
         "numpy>=2.4.6,<2.5",
         "scipy>=1.17.1,<1.18",
-        # the batch > 1 kernels' BLAS (sda/engines/blas.py; docs/performance.md section 7)
-        "scipy-openblas32>=0.3.34.481.3,<0.3.35",
         "pillow>=13.0.0,<14",
         "tqdm>=4.70.1,<5",
         "matplotlib>=3.11.2,<4",

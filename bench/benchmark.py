@@ -331,8 +331,6 @@ def machine():
     """What the figures depend on besides the code: the CPU, how busy it was when the run started, the libraries."""
     import numba
 
-    from sda.engines import blas
-
     model = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as f:
@@ -341,7 +339,6 @@ def machine():
         pass
     return {"cpu": model, "cpus": os.cpu_count(), "load_average_at_start": os.getloadavg(),
             "python": platform.python_version(), "numpy": numpy.__version__, "numba": numba.__version__,
-            "kernel_blas_threads_batch_gt1": blas.default_threads(),
             "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS")}
 
 
@@ -405,7 +402,7 @@ def main(argv=None):
 
     load = ", ".join(f"{v:.2f}" for v in host["load_average_at_start"])
     print(f"{host['cpu']}, {host['cpus']} cpus, load average {load} at the start; numba {host['numba']}, "
-          f"torch {torch_version}; kernels use {host['kernel_blas_threads_batch_gt1']} BLAS thread(s) at batch > 1")
+          f"torch {torch_version}; the kernels run on one thread")
     print(f"ms per step (median of {a.repeats}x{a.steps} steps, {source} data, floatX={floatX}); "
           f"x = speed-up over eager torch measured here (reference torch figures in brackets)")
     head = f"{'variant':16} {'batch':>5} " + " ".join(f"{ph:>22}" for ph in PHASES) + f" {'full run':>9}"

@@ -286,7 +286,7 @@ def versions():
         "numpy": numpy.__version__,
         "pytensor": pytensor.__version__,
     }
-    for name in ("numba", "scipy-openblas32", "jax", "jaxlib"):
+    for name in ("numba", "jax", "jaxlib"):
         version = _installed_version(name)
         if version is not None:
             result[name] = version

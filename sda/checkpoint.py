@@ -138,8 +138,8 @@ class Checkpointer:
             details = ", ".join(f"{k} (checkpoint: {config.get(k)!r}, now: {self.config.get(k)!r})"
                                 for k in differing)
             raise UsageError(f"--resume: the configuration differs from the checkpoint's in {details}: "
-                             f"resume with the original flags and settings (THEANO_FLAGS, SDA_BLAS_THREADS, "
-                             f"the installed versions)")
+                             f"resume with the original flags and settings (THEANO_FLAGS, --engine, the "
+                             f"kernels' arithmetic, the installed versions)")
         if payload["data_fingerprint"] != fingerprint:
             raise UsageError("--resume: the training data differ from the data the checkpoint was trained on: "
                              "resume with the original --dataset and --n-train")

@@ -143,8 +143,3 @@ def test_invalid_floatx_is_an_error(data, tmp_path):
                               env={"THEANO_FLAGS": "floatX=float16"}), 2, "floatX=float16")
 
 
-def test_bad_sda_blas_threads_is_an_error(data, tmp_path):
-    assert_one_line(train_sda("--dataset", data, "--output-dir", tmp_path, "--hidden-layers", "10",
-                              "--corruption-levels", "0.1", "--pretraining-epochs", "1", "--training-epochs", "1",
-                              "--batch-size", "2", env={"SDA_BLAS_THREADS": "two"}),
-                    2, "SDA_BLAS_THREADS must be a whole number", "'two'")

@@ -158,3 +158,67 @@ def test_an_edited_finetuning_graph_falls_back_too():
     lines = []
     KernelEngine(strict=False).finetuning_runner(model, (x, y), 1, 0.1, None, log=lines.append)
     assert len(lines) == 1 and "finetuning" in lines[0]
+
+
+def trained_model():
+    """A model whose predictions vary (random weights give every example the same class)."""
+    x, y = data(n=200)
+    model = model_of()
+    KernelEngine(strict=True).finetuning_runner(model, (x, y), 1, 0.5, None, log=pytest.fail)(0, 200)
+    return model, x, y
+
+
+@pytest.mark.parametrize("batch_size", [1, 7, 1000])
+def test_the_kernels_score_every_example_as_the_model_s_graph_does(batch_size):
+    from sda.inference import error_scorer
+
+    model, x, y = trained_model()
+    ours = KernelEngine(strict=True).error_scorer(model, x, y, batch_size, log=pytest.fail)()
+    expected = error_scorer(model, x, y, batch_size)()
+    assert ours.shape == (200,) and 0 < ours.sum() < 200  # not a degenerate model
+    numpy.testing.assert_array_equal(ours, expected)
+
+
+def test_an_edited_prediction_is_scored_by_the_model_s_graph():
+    """``y_pred`` as the least probable class: the kernels' argmax does not compute it."""
+    from sda.backend import T
+    from sda.inference import error_scorer
+
+    model, x, y = trained_model()
+    model.logLayer.y_pred = T.argmin(model.logLayer.p_y_given_x, axis=1)
+    lines = []
+    scorer = KernelEngine(strict=False).error_scorer(model, x, y, 10, log=lines.append)
+    assert len(lines) == 1 and "errors on" in lines[0] and "predicted class" in lines[0]
+    numpy.testing.assert_array_equal(scorer(), error_scorer(model, x, y, 10)())
+    with pytest.raises(UsageError, match="--engine compiled"):
+        KernelEngine(strict=True).error_scorer(model, x, y, 10)
+
+
+def test_a_trained_model_s_probabilities_and_codes_come_from_the_kernels():
+    from sda import inference
+    from sda.engines import kernel_steps
+    from sda.engines.kernels import typed_params
+
+    model, x, _ = trained_model()
+    rows = x.get_value()
+    probabilities, codes = inference.predict_proba(model, rows), inference.encode(model, rows, layer=0)
+    # the kernels' bits ...
+    Ws, bs = typed_params(model.sigmoid_layers)
+    numpy.testing.assert_array_equal(probabilities, kernel_steps.class_probabilities(
+        rows, Ws, bs, model.logLayer.W.get_value(), model.logLayer.b.get_value()))
+    numpy.testing.assert_array_equal(codes, kernel_steps.encode(rows, *typed_params(model.sigmoid_layers[:1])))
+    # ... which are the graph's numbers
+    numpy.testing.assert_allclose(probabilities, inference.compiled_function(
+        model, "proba", model.logLayer.p_y_given_x)(rows), **TOLERANCE)
+    numpy.testing.assert_array_equal(inference.predict(model, rows), probabilities.argmax(axis=1))
+
+
+def test_an_edited_layer_is_encoded_by_the_model_s_graph():
+    from sda import inference
+    from sda.backend import T
+
+    model, x, _ = trained_model()
+    model.sigmoid_layers[0].output = T.tanh(model.sigmoid_layers[0].output)
+    rows = x.get_value()
+    expected = inference.compiled_function(model, "check", model.sigmoid_layers[0].output)(rows)
+    numpy.testing.assert_array_equal(inference.encode(model, rows, layer=0), expected)

@@ -27,7 +27,7 @@ def test_train_sda_end_to_end(learnable_mnist, tmp_path):
     result = run_script("train_sda.py", "--dataset", learnable_mnist, "--batch-size", 10,
                         "--hidden-layers", "40,30", "--corruption-levels", "0.1,0.2",
                         "--pretraining-epochs", 2, "--pretrain-lr", 0.01, "--training-epochs", 6,
-                        "--output-dir", out, env={"SDA_BLAS_THREADS": "1"})
+                        "--output-dir", out)
     lines = result.stdout.splitlines()
     assert "Pre-training layer 0, epoch 0, cost" in result.stdout
     assert "Pre-training layer 1, epoch 1, cost" in result.stdout
@@ -45,7 +45,7 @@ def test_train_sda_end_to_end(learnable_mnist, tmp_path):
     assert results["config"]["hidden_layers"] == [40, 30]
     assert results["test_error_percent"] < 30  # ten noisy patterns: easy to learn
     assert "pytensor" in results["versions"]
-    assert results["engine"] == "kernels" and results["kernel_blas_threads"] == 1  # as SDA_BLAS_THREADS asked
+    assert results["engine"] == "kernels" and results["kernel_arithmetic"]["float32_fma"] is True
 
     for name in ("learning_curves.png", "filters_layer_0.png", "filters_layer_1.png"):
         assert Image.open(out / name).size[0] > 100

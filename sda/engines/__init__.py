@@ -12,6 +12,7 @@ so every engine trains through the same loops, checkpoints and logs::
         def check_device(device)  # refuse (UsageError) a device it cannot run on
         def pretraining_runner(model, layer, train_set_x, batch_size, corruption_level, learning_rate, stop, log)
         def finetuning_runner(model, train_set, batch_size, learning_rate, stop, log)
+        def error_scorer(model, set_x, set_y, batch_size, log)  # () -> each example's 0/1 error
         def determinants(batch_size)  # its settings that change the numbers (a resume must keep them)
         def describe()            # what results.json records about how steps ran
 

@@ -1,173 +1,19 @@
-"""Matrix products for the kernels: deterministic ones (used), and OpenBLAS's gemm (kept, no longer used by them).
+"""Deterministic matrix products for the kernels: the same bits on every x86-64 CPU.
 
-**Deterministic products** (:func:`product`, :func:`product_t`, :func:`add_product_tn`, :func:`dot`): the order
-of every sum is written into the program, so the bits are the same on every x86-64 CPU (SSE2, AVX2, AVX-512),
-whatever the vector width Numba compiles for, and whatever the thread count (they run on one).  See the section
-below and ``docs/determinism.md``.  At batch 20 in float32 they are as fast as OpenBLAS on one thread on this
-machine (they skip the zeros of sparse inputs; they need FMA for that speed, emulated exactly where the CPU has
-none); float64 is 10-30 % slower.
-
-**OpenBLAS** from the ``scipy-openblas32`` wheel, called from Numba (:func:`gemm`): the kernels used it at
-batch > 1 until its results turned out to depend on the CPU (its kernels and blocking are picked per CPU:
-Haswell, SkylakeX, ...) and on the thread count (1 and 2 threads round differently, even with
-``OPENBLAS_CORETYPE`` pinned).  The library is loaded once, its ``cblas_?gemm`` registered with LLVM under our
-own symbol names, and called by name, so that Numba can cache code that calls it.  :func:`threads` sets how many
-threads this copy of OpenBLAS uses (the runners still set it around batch > 1 calls; the kernels ignore it now).
+:func:`product`, :func:`product_t`, :func:`add_product_tn`, :func:`dot` and :func:`dot_wide` write the order of
+every sum into the program, so the bits are the same on every x86-64 CPU (SSE2, AVX2, AVX-512), whatever the
+vector width Numba compiles for; they run on one thread.  At batch 20 in float32 they are as fast as OpenBLAS on
+one thread on this machine (they skip the zeros of sparse inputs; they need FMA for that speed, emulated exactly
+where the CPU has none); float64 is 10-30 % slower.  They replaced OpenBLAS, whose results depend on the CPU (its
+kernels and blocking are picked per CPU) and on its thread count (``docs/determinism.md``).
 """
 
-import contextlib
-import ctypes
-import os
-
-import llvmlite.binding
 import numba
 import numpy as np
-import scipy_openblas32
 from llvmlite import ir
 from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload
-
-from ..errors import UsageError
-
-_LIBRARY = ctypes.CDLL(os.path.join(scipy_openblas32.get_lib_dir(), scipy_openblas32.get_library(fullname=True)))
-_PREFIX = "scipy_"  # the wheel's symbol prefix (scipy_cblas_sgemm, scipy_openblas_set_num_threads, ...)
-
-for _name in ("cblas_sgemm", "cblas_dgemm"):
-    llvmlite.binding.add_symbol("sda_" + _name, ctypes.cast(getattr(_LIBRARY, _PREFIX + _name),
-                                                               ctypes.c_void_p).value)
-
-# CBLAS constants
-ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112
-
-
-def _cblas_gemm(symbol, real):
-    i32 = types.int32
-    return types.ExternalFunction(symbol, types.void(i32, i32, i32, i32, i32, i32, real, types.voidptr, i32,
-                                                     types.voidptr, i32, real, types.voidptr, i32))
-
-
-_GEMM = {numba.float32: _cblas_gemm("sda_cblas_sgemm", types.float32),
-         numba.float64: _cblas_gemm("sda_cblas_dgemm", types.float64)}
-
-
-def gemm(alpha, A, trans_a, B, trans_b, beta, C):
-    """``C = alpha * op(A) @ op(B) + beta * C`` in place; ``op(X)`` is ``X.T``
-    where ``trans_x`` is true.  The arrays are row-major 2-D arrays of one
-    float dtype whose rows may be strided (a slice of rows of a bigger
-    C-contiguous array works), but whose elements within a row are contiguous;
-    C must be writable and must not overlap A or B (BLAS reads them while it
-    writes C)."""
-    a = A.T if trans_a else A
-    b = B.T if trans_b else B
-    C[...] = alpha * (a @ b) + (beta * C if beta else 0)  # the plain-Python meaning; Numba gets the call below
-
-
-@numba.njit(inline="always")
-def _leading_dimension(X, size):
-    """The row stride of ``X`` in elements, as BLAS wants it; -1 if BLAS cannot read
-    ``X`` as rows of contiguous elements that follow one another without overlap
-    (a reversed, broadcast or sliding-window view, say)."""
-    rows, cols = X.shape
-    if X.size == 0:
-        return max(cols, 1)  # BLAS reads nothing; NumPy gives empty arrays strides of 0
-    if cols > 1 and X.strides[1] != size:
-        return -1
-    if rows == 1:
-        return max(cols, 1)  # the row stride of a single row is never used
-    if X.strides[0] % size != 0 or X.strides[0] < cols * size:
-        return -1
-    return X.strides[0] // size
-
-
-@overload(gemm)
-def _gemm(alpha, A, trans_a, B, trans_b, beta, C):
-    if C.dtype not in _GEMM or A.dtype != C.dtype or B.dtype != C.dtype:
-        return None  # Numba then reports that no implementation matches these types
-    if not C.mutable:
-        raise numba.core.errors.TypingError("gemm: C is read-only; it must be a writable array")
-    call = _GEMM[C.dtype]
-
-    def impl(alpha, A, trans_a, B, trans_b, beta, C):
-        m, n = C.shape
-        k = A.shape[0] if trans_a else A.shape[1]
-        if (B.shape[1] if trans_b else B.shape[0]) != k or (A.shape[1] if trans_a else A.shape[0]) != m \
-                or (B.shape[0] if trans_b else B.shape[1]) != n:
-            raise ValueError("gemm: shapes do not match")
-        if m == 0 or n == 0:
-            return
-        size = C.itemsize
-        lda, ldb, ldc = _leading_dimension(A, size), _leading_dimension(B, size), _leading_dimension(C, size)
-        if lda < 0 or ldb < 0 or ldc < 0:
-            raise ValueError("gemm: each array must be rows of contiguous elements, the rows in increasing "
-                             "order without overlap (make a copy with np.ascontiguousarray)")
-        call(ROW_MAJOR, TRANS if trans_a else NO_TRANS, TRANS if trans_b else NO_TRANS, m, n, k, alpha,
-             A.ctypes, lda, B.ctypes, ldb, beta, C.ctypes, ldc)
-        # keep the arrays alive until BLAS is done with them (as numba.np.linalg does)
-        A.size, B.size, C.size  # noqa: B018
-    return impl
-
-
-def num_threads():
-    """How many threads this OpenBLAS uses now."""
-    return _LIBRARY[_PREFIX + "openblas_get_num_threads"]()
-
-
-def set_num_threads(n):
-    _LIBRARY[_PREFIX + "openblas_set_num_threads"](ctypes.c_int(int(n)))
-
-
-@contextlib.contextmanager
-def threads(n):
-    """Let the kernels' BLAS use ``n`` threads inside the block, then go back.
-
-    Only around batch > 1 work: OpenBLAS's idle workers busy-wait for a while
-    after each call, which cost nothing when the next call follows at once but
-    slowed batch-1 steps and any other process sharing the cores 3-10x in our
-    measurements (``docs/performance.md`` §3b)."""
-    before = num_threads()
-    if n == before:
-        yield
-        return
-    set_num_threads(n)
-    try:
-        yield
-    finally:
-        set_num_threads(before)
-
-
-#: OpenBLAS's own limit in the wheel (it silently caps larger requests)
-MAX_THREADS = 64
-
-
-def default_threads():
-    """Threads for batch > 1 kernels: ``SDA_BLAS_THREADS`` if set, else the CPUs
-    this process may run on, at most 2 (the products of a batch-20 step are too
-    small to gain from more in our measurements)."""
-    value = os.environ.get("SDA_BLAS_THREADS", "").strip()
-    if value:
-        if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= MAX_THREADS:
-            raise UsageError(f"SDA_BLAS_THREADS must be a whole number of threads from 1 to {MAX_THREADS}, "
-                             f"not {value!r}: set it to e.g. 1 or 2, or unset it")
-        return int(value)
-    return max(1, min(2, available_cpus()))
-
-
-def available_cpus():
-    """CPUs this process may use: its CPU affinity, and a container's CPU quota
-    (cgroup v2 ``cpu.max``) where one is set, since the affinity ignores it."""
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cpus = os.cpu_count() or 1
-    try:
-        with open("/sys/fs/cgroup/cpu.max") as f:
-            quota, period = f.read().split()[:2]
-        if quota != "max":
-            cpus = min(cpus, max(1, -(-int(quota) // int(period))))  # a quota of 1.5 CPUs allows 2 threads
-    except (OSError, ValueError):
-        pass
-    return cpus
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -182,9 +28,7 @@ def available_cpus():
 # LLVM vectors, which LLVM splits into whatever registers the CPU has (4 SSE, 2 AVX or 1 AVX-512 register for
 # 16 floats): the same lane-wise arithmetic everywhere.  Nothing carries fast-math flags, so LLVM may neither
 # reassociate a sum nor contract a multiply and an add into an FMA; where an FMA is wanted (float32 terms of
-# the batch > 1 products) it is explicit and exact (FUSED_FLOAT32 below); no library is called.  OpenBLAS
-# (above) picks its kernels and blocking by CPU and thread count, which changes the order of its sums: its
-# results differ between CPUs and between 1 and 2 threads (docs/determinism.md).
+# the batch > 1 products) it is explicit and exact (FUSED_FLOAT32 below); no library is called.
 # ---------------------------------------------------------------------------------------------------------------
 
 _FLOATS = (types.float32, types.float64)
@@ -369,6 +213,13 @@ def _make_dot(wide, vectors):
 
 
 DOT_VECTORS = 4  # independent chains of additions: the latency of one would bound a dot product at batch 1
+
+
+def arithmetic():
+    """The choices that fix the bits of these products (the same on every CPU, different if edited): what
+    results.json records as ``kernel_arithmetic``, and what ``--resume`` requires to be unchanged."""
+    return {"products": "sda.engines.blas (fixed order)", "dot_partial_sum_vectors": DOT_VECTORS,
+            "float32_fma": FUSED_FLOAT32}
 _dot = _make_dot(False, DOT_VECTORS)
 _dot_wide = _make_dot(True, DOT_VECTORS)
 

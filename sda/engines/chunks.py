@@ -17,6 +17,7 @@ one chunk size is used, and the last, shorter chunk of an epoch compiles once mo
 import numpy
 
 from . import register
+from .compiled import CompiledEngine
 
 # minibatches per compiled call (a multiple of the 1000 used for validation)
 DEFAULT_CHUNK = 5000
@@ -94,9 +95,10 @@ def chunk_runner(fn, chunk, stop=None, **inputs):
 
 
 @register
-class ChunkEngine:
+class ChunkEngine(CompiledEngine):
     """A compiled scan over many minibatches per call: what makes a GPU fast
-    (on the CPU it runs through PyTensor's Numba scan)."""
+    (on the CPU it runs through PyTensor's Numba scan).  It scores and records
+    itself as the compiled engine does."""
 
     name = "chunks"
     auto_on = ("gpu",)
@@ -117,9 +119,3 @@ class ChunkEngine:
         fn = finetune_chunk_function(model, *train_set, batch_size, learning_rate)
         return chunk_runner(fn, self.chunk, stop)
 
-    def describe(self):
-        return {"engine": self.name}
-
-    def determinants(self, batch_size):
-        """Settings of this engine that change the numbers (none: PyTensor's own are in the versions)."""
-        return {}

@@ -43,6 +43,11 @@ def finetuning_step(model, train_set, batch_size, learning_rate):
                              name="train")
 
 
+# PyTensor's settings that change the arithmetic of its compiled functions (the others change speed or messages)
+PYTENSOR_ARITHMETIC = ("mode", "linker", "optimizer", "optimizer_including", "optimizer_excluding",
+                       "numba__fastmath")
+
+
 @register
 class CompiledEngine:
     name = "compiled"
@@ -63,9 +68,18 @@ class CompiledEngine:
     def finetuning_runner(self, model, train_set, batch_size, learning_rate, stop, log=print):
         return minibatch_runner(finetuning_step(model, train_set, batch_size, learning_rate), stop)
 
+    def error_scorer(self, model, set_x, set_y, batch_size, log=print):
+        from ..inference import error_scorer
+
+        return error_scorer(model, set_x, set_y, batch_size)
+
     def describe(self):
-        return {"engine": self.name}
+        return {"engine": self.name, **self.determinants(None)}
 
     def determinants(self, batch_size):
-        """Settings of this engine that change the numbers (none: PyTensor's own are in the versions)."""
-        return {}
+        """PyTensor's settings that change how its functions round (its version is in the versions).  The
+        bits still depend on the CPU: PyTensor's Numba code calls OpenBLAS and glibc's libm, which pick their
+        code per CPU (docs/determinism.md)."""
+        from ..backend import config
+
+        return {"pytensor_arithmetic": {name: str(getattr(config, name)) for name in PYTENSOR_ARITHMETIC}}

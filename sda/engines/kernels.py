@@ -18,8 +18,10 @@ auto`` trains that phase with the compiled engine and says so in one line, and
 Pretraining layer ``k > 0`` runs on the outputs of the (frozen) layers below,
 computed once for the whole training set when the layer starts -- the
 tutorial's own suggestion -- instead of recomputing them at every minibatch.
-At batch sizes above 1 the kernels' BLAS runs on ``blas_threads`` threads
-(default: :func:`sda.engines.blas.default_threads`) during each call.
+
+The kernels give the same bits on every x86-64 CPU (``docs/determinism.md``):
+their sums have a fixed order and no fast-math, and their products are
+:mod:`sda.engines.blas`'s, not OpenBLAS's.
 """
 
 import copy
@@ -37,6 +39,9 @@ DEFAULT_CHUNK = 500
 # minibatches run through both the kernels and the compiled step before a phase
 CHECKED_MINIBATCHES = 4
 
+# examples whose class probabilities the kernels and the model's graph must agree on before the kernels score a set
+CHECKED_EXAMPLES = 100
+
 # largest relative difference (of the costs and of every updated variable) that
 # float rounding explains after CHECKED_MINIBATCHES steps; an edited model differs by far more
 TOLERANCE = {"float32": 2e-4, "float64": 1e-9}
@@ -46,7 +51,7 @@ def _value(shared):
     return shared.get_value(borrow=True)
 
 
-def _typed_params(layers):
+def typed_params(layers):
     """The layers' weights and biases as the kernels take them: two Numba typed lists."""
     from numba import typed
 
@@ -57,26 +62,13 @@ def _typed_params(layers):
     return Ws, bs
 
 
-def _blas_threads(batch_size, requested):
-    from . import blas
-
-    if batch_size == 1:
-        return blas.num_threads()  # no BLAS call at batch 1: leave it as it is
-    if requested is None:
-        return blas.default_threads()
-    if not 1 <= int(requested) <= blas.MAX_THREADS:
-        raise ValueError(f"blas_threads must be from 1 to {blas.MAX_THREADS}, not {requested!r}")
-    return int(requested)
-
-
 class PretrainingRunner:
     """Trains ``model.dA_layers[layer]`` on minibatches of the training set."""
 
     def __init__(self, model, layer, train_set_x, batch_size, corruption_level, learning_rate,
-                 chunk=DEFAULT_CHUNK, blas_threads=None):
+                 chunk=DEFAULT_CHUNK):
         self.model, self.layer, self.train_set_x = model, layer, train_set_x
         self.batch_size, self.chunk = batch_size, chunk
-        self.blas_threads = _blas_threads(batch_size, blas_threads)
         self.dA = model.dA_layers[layer]
         dtype = _value(self.dA.W).dtype
         # the compiled graph compares float32 uniforms with 1 - c computed in floatX
@@ -93,12 +85,12 @@ class PretrainingRunner:
                 from . import kernel_steps
 
                 # the same bits on every CPU (PyTensor's compiled encode goes through OpenBLAS)
-                x = kernel_steps.encode(x, *_typed_params(self.model.sigmoid_layers[:self.layer]))
+                x = kernel_steps.encode(x, *typed_params(self.model.sigmoid_layers[:self.layer]))
             self.inputs = x
         return self.inputs
 
     def __call__(self, first, stop):
-        from . import blas, kernel_steps
+        from . import kernel_steps
 
         stop = min(stop, first + self.chunk)
         inputs = self.layer_inputs()
@@ -108,9 +100,8 @@ class PretrainingRunner:
                                                                   inputs.shape[1])).astype(W.dtype)
         if self.batch_size == 1:
             noise = noise.reshape(stop - first, inputs.shape[1])
-        with blas.threads(self.blas_threads):
-            return kernel_steps.da_train(inputs, noise, first, stop, self.batch_size, W, _value(self.dA.b),
-                                         _value(self.dA.b_prime), self.keep, self.learning_rate)
+        return kernel_steps.da_train(inputs, noise, first, stop, self.batch_size, W, _value(self.dA.b),
+                                     _value(self.dA.b_prime), self.keep, self.learning_rate)
 
 
 class FinetuningRunner:
@@ -119,10 +110,9 @@ class FinetuningRunner:
     ``learning_rate`` is a number, or a shared scalar read at every call (so that
     the rate can change between epochs, as with the compiled functions)."""
 
-    def __init__(self, model, train_set, batch_size, learning_rate, chunk=DEFAULT_CHUNK, blas_threads=None):
+    def __init__(self, model, train_set, batch_size, learning_rate, chunk=DEFAULT_CHUNK):
         self.model, (self.train_set_x, self.train_set_y) = model, train_set
         self.batch_size, self.chunk = batch_size, chunk
-        self.blas_threads = _blas_threads(batch_size, blas_threads)
         self.rate = learning_rate
 
     @property
@@ -131,14 +121,54 @@ class FinetuningRunner:
         return _value(self.model.logLayer.W).dtype.type(rate)
 
     def __call__(self, first, stop):
-        from . import blas, kernel_steps
+        from . import kernel_steps
 
         stop = min(stop, first + self.chunk)
-        Ws, bs = _typed_params(self.model.sigmoid_layers)
-        with blas.threads(self.blas_threads):
-            return kernel_steps.mlp_train(_value(self.train_set_x), _value(self.train_set_y), first, stop,
-                                          self.batch_size, Ws, bs, _value(self.model.logLayer.W),
-                                          _value(self.model.logLayer.b), self.learning_rate)
+        Ws, bs = typed_params(self.model.sigmoid_layers)
+        return kernel_steps.mlp_train(_value(self.train_set_x), _value(self.train_set_y), first, stop,
+                                      self.batch_size, Ws, bs, _value(self.model.logLayer.W),
+                                      _value(self.model.logLayer.b), self.learning_rate)
+
+
+class ErrorScorer:
+    """The 0/1 error of every example of the shared set ``(set_x, set_y)``, through the kernels: what
+    :func:`sda.inference.error_scorer` computes from the model's graph, with the same bits on every CPU."""
+
+    def __init__(self, model, set_x, set_y, batch_size):
+        self.model, self.set_x, self.set_y, self.batch_size = model, set_x, set_y, batch_size
+
+    def probabilities(self, x):
+        from . import kernel_steps
+
+        Ws, bs = typed_params(self.model.sigmoid_layers)
+        return kernel_steps.class_probabilities(numpy.ascontiguousarray(x), Ws, bs, _value(self.model.logLayer.W),
+                                                _value(self.model.logLayer.b))
+
+    def __call__(self):
+        x, y, size = _value(self.set_x), _value(self.set_y), self.batch_size
+        return numpy.concatenate([self.probabilities(x[i:i + size]).argmax(axis=1) != y[i:i + size]
+                                  for i in range(0, len(x), size)] or [numpy.zeros(0, bool)])
+
+
+def scoring_disagreement(scorer, model, n_examples=CHECKED_EXAMPLES):
+    """How far the kernels' class probabilities and predictions are from the model's graph
+    (``logLayer.p_y_given_x``, ``logLayer.y_pred``) on the first examples of the set, or None if they agree."""
+    from ..inference import compiled_function
+
+    x = _value(scorer.set_x)[:n_examples]
+    try:
+        ours = scorer.probabilities(x)
+    except Exception as error:  # a model the kernels cannot even read
+        return numpy.inf, f"the kernels failed on this model ({type(error).__name__}: {error})"
+    reference = compiled_function(model, "proba", model.logLayer.p_y_given_x)(x)
+    if ours.shape != reference.shape:
+        return numpy.inf, f"p(y | x) (shape {ours.shape} instead of {reference.shape})"
+    difference = float(numpy.max(numpy.abs(ours - reference), initial=0.0))
+    if not difference <= TOLERANCE[str(ours.dtype)]:
+        return difference, f"p(y | x) of the first {len(x)} examples"
+    if (ours.argmax(axis=1) != compiled_function(model, "predict", model.logLayer.y_pred)(x)).any():
+        return 1.0, f"the predicted class of one of the first {len(x)} examples"
+    return None
 
 
 def disagreement(kernel_run, compiled_run, updated, n_minibatches=CHECKED_MINIBATCHES):
@@ -177,7 +207,9 @@ def disagreement(kernel_run, compiled_run, updated, n_minibatches=CHECKED_MINIBA
             worst = (difference, name)
     from ..backend import floatX
 
-    return worst if not worst[0] <= TOLERANCE[floatX] else None
+    if worst[0] <= TOLERANCE[floatX]:
+        return None
+    return worst[0], f"after {n_minibatches} minibatches {worst[1]}"
 
 
 def _updated_variables(fn):
@@ -196,10 +228,8 @@ class KernelEngine:
     name = "kernels"
     auto_on = ("cpu",)
 
-    def __init__(self, strict=True, blas_threads=None):
+    def __init__(self, strict=True):
         self.strict = strict
-        self.requested_blas_threads = blas_threads
-        self.blas_threads = None  # what the batch > 1 kernels used, for results.json
         self.fallbacks = []  # the phases the compiled engine trained instead
         self.fallback = CompiledEngine()
 
@@ -216,8 +246,7 @@ class KernelEngine:
         step = pretraining_step(model, layer, train_set_x, batch_size)
         reference = minibatch_runner(step, None, corruption=corruption_level, lr=learning_rate)
         try:
-            runner = PretrainingRunner(model, layer, train_set_x, batch_size, corruption_level, learning_rate,
-                                       blas_threads=self.requested_blas_threads)
+            runner = PretrainingRunner(model, layer, train_set_x, batch_size, corruption_level, learning_rate)
         except UserError:
             raise
         except Exception as error:  # a model the kernels cannot read (other attributes): the check says so
@@ -226,7 +255,6 @@ class KernelEngine:
         if differs:
             return self._fall_back(f"pretraining layer {layer}", differs, log,
                                    minibatch_runner(step, stop, corruption=corruption_level, lr=learning_rate))
-        self._record(runner, batch_size)
         return runner
 
     def finetuning_runner(self, model, train_set, batch_size, learning_rate, stop, log=print):
@@ -234,8 +262,7 @@ class KernelEngine:
 
         step = finetuning_step(model, train_set, batch_size, learning_rate)
         try:
-            runner = FinetuningRunner(model, train_set, batch_size, learning_rate,
-                                      blas_threads=self.requested_blas_threads)
+            runner = FinetuningRunner(model, train_set, batch_size, learning_rate)
         except UserError:
             raise
         except Exception as error:  # a model the kernels cannot read (other attributes): the check says so
@@ -243,17 +270,22 @@ class KernelEngine:
         differs = disagreement(runner, minibatch_runner(step, None), _updated_variables(step))
         if differs:
             return self._fall_back("finetuning", differs, log, minibatch_runner(step, stop))
-        self._record(runner, batch_size)
         return runner
 
-    def _record(self, runner, batch_size):
-        if batch_size > 1:
-            self.blas_threads = runner.blas_threads
+    def error_scorer(self, model, set_x, set_y, batch_size, log=print):
+        from ..inference import error_scorer
+
+        scorer = ErrorScorer(model, set_x, set_y, batch_size)
+        differs = scoring_disagreement(scorer, model)
+        if differs:
+            return self._fall_back(f"errors on {set_x.name or 'a data set'}", differs, log,
+                                   error_scorer(model, set_x, set_y, batch_size))
+        return scorer
 
     def _fall_back(self, phase, differs, log, compiled_runner):
         difference, what = differs
-        reason = (f"the kernels do not compute this model's {phase}: after {CHECKED_MINIBATCHES} minibatches "
-                  f"{what} differs from the model's compiled graph by {difference:.3g} (relative)")
+        reason = (f"the kernels do not compute this model's {phase}: {what} differs from the model's compiled "
+                  f"graph by {difference:.3g} (relative)")
         if self.strict:
             raise UsageError(f"--engine kernels: {reason}; use --engine compiled (or auto) to train this model")
         log(f"... {reason}: {phase} runs with the compiled engine")
@@ -261,15 +293,13 @@ class KernelEngine:
         return compiled_runner
 
     def determinants(self, batch_size):
-        """The BLAS threads of the batch > 1 kernels: 1 and 2 threads round differently."""
-        return {"kernel_blas_threads": _blas_threads(batch_size, self.requested_blas_threads)
-                if batch_size > 1 else None}
+        """The kernels' arithmetic (the same on every CPU, but it changes the bits when edited)."""
+        from . import blas
+
+        return {"kernel_arithmetic": blas.arithmetic()}
 
     def describe(self):
-        return {"engine": self.name,
-                # 1 and 2 BLAS threads round differently: what a batch > 1 kernel run used, to repeat it exactly
-                "kernel_blas_threads": self.blas_threads,
-                "compiled_fallbacks": list(self.fallbacks)}
+        return {"engine": self.name, **self.determinants(None), "compiled_fallbacks": list(self.fallbacks)}
 
 
 def _failing(error):

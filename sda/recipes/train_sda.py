@@ -43,7 +43,6 @@ def run_sda(config, script="train_sda.py", resume_command=None, stop_after_minib
 def _train_sda(run, config, engine, script, dA_class):
     from ..backend import floatX, pytensor
     from ..data import load_data
-    from ..inference import error_scorer
     from ..minibatches import n_batches
     from ..model_io import BestParameters, Parameters, param_arrays, save_model
     from ..pictures import write_run_pictures
@@ -98,8 +97,8 @@ def _train_sda(run, config, engine, script, dA_class):
     # get the training, validation and testing function for the model
     log("... getting the finetuning functions")
     train = engine.finetuning_runner(sda, train_set, config.batch_size, finetune_lr, stop, log)
-    validate_model = error_scorer(sda, *datasets[1], config.eval_batch_size)
-    test_model = error_scorer(sda, *datasets[2], config.eval_batch_size)
+    validate_model = engine.error_scorer(sda, *datasets[1], config.eval_batch_size, log)
+    test_model = engine.error_scorer(sda, *datasets[2], config.eval_batch_size, log)
     log("... finetuning the model")
     finetuning_clock.start()
     finetune_sda(train, validate_model, test_model, n_train_batches, config.training_epochs,
@@ -136,7 +135,6 @@ def _train_sda(run, config, engine, script, dA_class):
         "n_train_examples": int(train_set[0].get_value(borrow=True).shape[0]),
         "n_ins": n_ins,
         "n_outs": n_outs,
-        "kernel_blas_threads": None,
         **engine.describe(),
         "label_names": datasets.label_names and list(datasets.label_names),  # class i is label_names[i]
         "rescaled_from": datasets.rescaled_from,  # (min, max) of the training x mapped onto [0, 1]
