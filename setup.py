@@ -25,10 +25,14 @@ setup(
         "matplotlib>=3.11.2,<4",
     ],
     extras_require={
-        # the tests also run the device=cuda code path on JAX's CPU back end
-        "test": ["pytest>=9.2.0,<10", "jax>=0.10.2,<0.11"],
+        # the tests also run the device=cuda code path on JAX's CPU back end, and execute the notebooks
+        # (nbclient runs each cell in an IPython kernel, as "Run all" does)
+        "test": ["pytest>=9.2.0,<10", "jax>=0.10.2,<0.11", "nbclient>=0.11.0,<1", "nbformat>=5.11.1,<6",
+                 "ipykernel>=7.4.0,<8"],
         # device=cuda: PyTensor's JAX back end on an NVIDIA GPU (docs/gpu.md)
         "gpu": ["jax[cuda12]>=0.10.2,<0.11"],
+        # notebooks/: JupyterLab to open them and run them cell by cell; nbclient to run them all from a script
+        "notebooks": ["jupyterlab>=4.6.6,<5", "ipykernel>=7.4.0,<8", "nbclient>=0.11.0,<1", "nbformat>=5.11.1,<6"],
         # bench/benchmark.py's eager PyTorch column (the version the speed targets were set against)
         "bench": ["torch==2.13.0"],
     },
