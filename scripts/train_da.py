@@ -1,6 +1,6 @@
 #!/usr/bin/env python
 """Train the tutorial's denoising autoencoder on MNIST, without and with 30% corruption,
-and save pictures of its filters (the tutorial's ``dA.py``).
+and save pictures of its filters (the tutorial's ``dA.py``) and of its reconstructions of masked digits.
 
     python scripts/train_da.py --dataset ../shared/data/mnist
 
@@ -21,7 +21,8 @@ def parser():
     d = DAConfig()
     p = Parser(prog="train_da.py",
                description="Train a denoising autoencoder without and with 30%% corruption and save pictures "
-                           "of its filters (the Deep Learning Tutorials' dA.py).",
+                           "of its filters (the Deep Learning Tutorials' dA.py) and of its reconstructions of "
+                           "masked test digits.",
                formatter_class=DefaultsHelp)
     p.add_argument("--learning-rate", type=float, default=d.learning_rate, help="SGD learning rate")
     p.add_argument("--training-epochs", type=int, default=d.training_epochs, help="epochs per dA")
@@ -29,7 +30,7 @@ def parser():
     p.add_argument("--n-hidden", type=int, default=d.n_hidden, help="hidden units")
     p.add_argument("--seed", type=int, default=d.seed, help="seed of all random numbers")
     p.add_argument("--dataset", default=None, help=dataset_help())
-    p.add_argument("--output-folder", default=d.output_folder, help="where the filter PNGs go")
+    p.add_argument("--output-folder", default=d.output_folder, help="where the pictures (PNG) go")
     p.add_argument("--n-train", type=int, default=None, help="use only the first N training examples")
     p.add_argument("--rescale", action="store_true", help=RESCALE_HELP)
     p.add_argument("--corruption-levels", type=float_list, default=d.corruption_levels,

@@ -1,5 +1,7 @@
 """Pictures of a run: learning curves, confusion matrices (matplotlib, an optional extra)."""
 
+import os
+
 from .errors import UsageError
 
 
@@ -8,7 +10,9 @@ def pyplot():
         import matplotlib
     except ImportError:
         raise UsageError("plots need matplotlib: pip install -e '.[plots]'") from None
-    matplotlib.use("Agg")  # files only, no screen needed
+    # files only, no screen needed; but in a notebook keep its inline back end, so that a learner's own plots show
+    if "inline" not in os.environ.get("MPLBACKEND", ""):
+        matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     return plt
@@ -67,3 +71,33 @@ def plot_learning_curves(results, path):
     fig.tight_layout()
     save_figure(fig, path)
     plt.close(fig)
+
+
+def plot_finetuning_comparison(runs, path):
+    """Finetuning of several runs side by side: the mean training cost (left)
+    and the validation error (right) of each finetuning epoch, one line per
+    run, labelled with its test error at the best validation.
+
+    :param runs: ``{label: results}``, each as :func:`sda.recipes.run_sda` returns them
+    :returns: ``path``
+    """
+    plt = pyplot()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    for label, results in runs.items():
+        history = results.get("validation_history", [])
+        epochs = [h["epoch"] for h in history]
+        if results.get("test_error_percent") is not None:
+            label = f"{label} (test error {results['test_error_percent']:.2f} %)"
+        left.plot(epochs, [h["train_cost"] for h in history], marker="o", markersize=3, label=label)
+        right.plot(epochs, [100 * h["validation_error"] for h in history], marker="o", markersize=3, label=label)
+    left.set_xlabel("finetuning epoch")
+    left.set_ylabel("training cost (negative log-likelihood)")
+    left.set_title("Finetuning cost")
+    right.set_xlabel("finetuning epoch")
+    right.set_ylabel("validation error (%)")
+    right.set_title("Validation error")
+    right.legend()
+    fig.tight_layout()
+    save_figure(fig, path)
+    plt.close(fig)
+    return path

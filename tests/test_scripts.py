@@ -65,6 +65,18 @@ def test_train_da_end_to_end(learnable_mnist, tmp_path):
     for name in ("filters_corruption_0.png", "filters_corruption_30.png"):
         image = Image.open(out / name)
         assert image.size == (10 * 29 - 1, 10 * 29 - 1) and image.mode == "L"
+    # one test digit of each class: as it is, masked, and as the dA reconstructs it
+    rows = {}
+    for percent in (0, 30):
+        image = Image.open(out / f"reconstructions_corruption_{percent}.png")
+        assert image.size == (10 * 29 - 1, 3 * 29 - 1) and image.mode == "L"
+        rows[percent] = [numpy.asarray(image)[r * 29:r * 29 + 28] for r in range(3)]
+    assert numpy.array_equal(rows[0][0], rows[30][0])  # the same digits
+    assert numpy.array_equal(rows[0][1], rows[0][0])  # no corruption: nothing masked
+    assert 0 < numpy.count_nonzero(rows[30][1]) < numpy.count_nonzero(rows[30][0])
+    runs = json.loads((out / "results.json").read_text())["runs"]
+    assert [r["reconstructions"] for r in runs] == ["reconstructions_corruption_0.png",
+                                                    "reconstructions_corruption_30.png"]
 
 
 @pytest.mark.parametrize("args, fragment", [

@@ -16,7 +16,8 @@ from .metadata import numbers_settings, run_metadata
 
 def run_da(config, script="train_da.py", resume_command=None, stop_after_minibatches=None):
     """One dA per corruption level, with a picture of its filters (the tutorial's
-    ``test_dA``); checkpoints, interrupts and resumes like :func:`~sda.recipes.run_sda`."""
+    ``test_dA``) and one of its reconstructions of masked test digits;
+    checkpoints, interrupts and resumes like :func:`~sda.recipes.run_sda`."""
     config.validate()
     from ..engines.compiled import CompiledEngine
 
@@ -34,7 +35,7 @@ def _train_da(run, config, script):
     from ..data import image_shape_for, load_data
     from ..minibatches import minibatch, n_batches
     from ..model_io import SharedValues
-    from ..pictures import save_filters
+    from ..pictures import first_of_each_class, reconstructions_image, save_filters
     from ..random_streams import RandomStreams
     from ..training import EpochProgress, minibatch_runner, train_epochs
     from ..tutorial.dA import dA
@@ -48,6 +49,9 @@ def _train_da(run, config, script):
     check_fits_in_memory(f"a dA of {config.n_hidden} hidden units on {n_visible} inputs",
                          4 * n_visible * config.n_hidden * numpy.dtype(floatX).itemsize, "use a smaller --n-hidden")
     img_shape = image_shape_for(n_visible, datasets.image_shape)  # the data's (rows, cols), else square, else a row
+    # digits the dAs never trained on, one of each class
+    test_x, test_y = (shared.get_value(borrow=True) for shared in datasets[2])
+    digits = test_x[first_of_each_class(test_y)]
     # compute number of minibatches for training
     n_train_batches = n_batches(train_set_x, config.batch_size)
     index = T.lscalar()  # index to a [mini]batch
@@ -82,11 +86,15 @@ def _train_da(run, config, script):
             clock.stop()
             what = "no corruption" if corruption == 0 else f"{corruption * 100:.0f}% corruption"
             log_time(what, script, clock.seconds())
-        png = os.path.join(run.output_dir, f"filters_corruption_{corruption * 100:.0f}.png")
+        percent = f"{corruption * 100:.0f}"
+        png = os.path.join(run.output_dir, f"filters_corruption_{percent}.png")
         tiles = min(10, int(numpy.ceil(numpy.sqrt(config.n_hidden))))
         save_filters(da.W.get_value(borrow=True), png, img_shape=img_shape, tile_shape=(tiles, tiles))
+        reconstructions_png = os.path.join(run.output_dir, f"reconstructions_corruption_{percent}.png")
+        reconstructions_image(da, digits, corruption, config.seed, img_shape=img_shape, path=reconstructions_png)
         finished.append({"corruption_level": corruption, "costs": progress.mean_costs,
-                         "minutes": clock.seconds() / 60.0, "filters": os.path.basename(png)})
+                         "minutes": clock.seconds() / 60.0, "filters": os.path.basename(png),
+                         "reconstructions": os.path.basename(reconstructions_png)})
 
     results = {"config": asdict(config), **run_metadata(), "runs": finished}
     write_json(os.path.join(run.output_dir, "results.json"), results)
