@@ -26,6 +26,14 @@ def save_figure(fig, path):
         fig.savefig(f, format="png", dpi=100)
 
 
+def whole_epochs(*axes):
+    """Ticks at whole epochs only (a short run would otherwise get epoch 1.25)."""
+    from matplotlib.ticker import MaxNLocator
+
+    for ax in axes:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
 def plot_confusion(matrix, path, title):
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 5.4))
@@ -68,6 +76,7 @@ def plot_learning_curves(results, path):
     right.set_ylabel("error (%)")
     right.set_title("Finetuning")
     right.legend()
+    whole_epochs(left, right)
     fig.tight_layout()
     save_figure(fig, path)
     plt.close(fig)
@@ -93,10 +102,11 @@ def plot_finetuning_comparison(runs, path):
     left.set_xlabel("finetuning epoch")
     left.set_ylabel("training cost (negative log-likelihood)")
     left.set_title("Finetuning cost")
+    left.legend()  # the costs fall towards 0, leaving the upper right free
     right.set_xlabel("finetuning epoch")
     right.set_ylabel("validation error (%)")
     right.set_title("Validation error")
-    right.legend()
+    whole_epochs(left, right)
     fig.tight_layout()
     save_figure(fig, path)
     plt.close(fig)
