@@ -448,4 +448,7 @@ def test_train_da_tiles_filters_at_the_data_image_size(tmp_path):
                               corruption_levels=[0.3], output_folder=str(tmp_path / "out"), progress=False))
     image = Image.open(tmp_path / "out" / results["runs"][0]["filters"])
     assert image.size == (2 * 11 - 1, 2 * 13 - 1)  # 2 x 2 tiles of 12 rows x 10 columns, 1 pixel apart
+    reconstructions = Image.open(tmp_path / "out" / results["runs"][0]["reconstructions"])
+    width, height = reconstructions.size
+    assert height == 3 * 13 - 1 and width % 11 == 10  # three rows of test images at the data's size
     assert results["config"]["rescale"] is True
