@@ -284,20 +284,33 @@ def da_train(X, U, first, stop, batch_size, W, b, b_prime, keep, lr):
 
 
 @njit
+def _corrupt(x, u, keep, tx):
+    """tx = x with the inputs whose uniform is not below ``keep`` set to 0 (the masking noise)."""
+    for i in range(x.shape[0]):
+        tx[i] = x[i] if u[i] < keep else 0.0
+
+
+@njit
 def _da_train_b1(X, U, first, stop, W, b, b_prime, keep, lr):
+    """Two passes over W per step, where the tutorial's graph takes three (forward, reconstruction, update):
+    the next step's corrupted input is known in advance, so each row of W, once updated, is used at once for
+    the next step's forward product.  The sums are the same, in the same order, as with a separate forward pass
+    (``tests/test_kernels.py`` compares the two bit for bit)."""
     n_vis, n_hid = W.shape
     costs = np.empty(stop - first, np.float64)
+    if stop <= first:
+        return costs
     tx = np.empty(n_vis, W.dtype)
+    tx_next = np.empty(n_vis, W.dtype)
     h = np.empty(n_hid, W.dtype)
     g = np.empty(n_hid, W.dtype)
     dh = np.empty(n_hid, W.dtype)
     dz = np.empty(n_vis, W.dtype)
+    acc = np.empty(n_hid, W.dtype)
+    _corrupt(X[first], U[0], keep, tx)
+    _forward_rows(tx, W, b, h)
     for t in range(first, stop):
         x = X[t]
-        u = U[t - first]
-        for i in range(n_vis):
-            tx[i] = x[i] if u[i] < keep else 0.0
-        _forward_rows(tx, W, b, h)
         # one pass over W: reconstruction z_i = sigmoid(W[i].h + b'_i), dz = z - x, g = W.T dz
         g[:] = 0.0
         cost = 0.0
@@ -311,21 +324,38 @@ def _da_train_b1(X, U, first, stop, W, b, b_prime, keep, lr):
             term, d = _reconstruction_terms(s, x[i])
             cost += term
             dz[i] = d
-            d_i = dz[i]  # rounded to W's dtype, as before; a local, so that LLVM need not reload it at every j
+            d_i = dz[i]  # rounded to W's dtype; a local, so that LLVM need not reload it at every j
             for j in range(n_hid):
                 g[j] += d_i * W[i, j]
         costs[t - first] = cost
         for j in range(n_hid):
             dh[j] = g[j] * h[j] * (1.0 - h[j])
-        # one pass over W: W -= lr * (outer(tx, dh) + outer(dz, h))
+        for j in range(n_hid):
+            b[j] -= lr * dh[j]
+        # one pass over W: W -= lr * (outer(tx, dh) + outer(dz, h)), and with each updated row the next step's
+        # pre-activation acc = b + tx_next @ W (rows where tx_next is 0 add nothing, as in _forward_rows)
+        last = t + 1 == stop
+        if last:
+            tx_next[:] = 0.0
+        else:
+            _corrupt(X[t + 1], U[t + 1 - first], keep, tx_next)
+        acc[:] = b
         for i in range(n_vis):
             a = lr * tx[i]
             c = lr * dz[i]
-            for j in range(n_hid):
-                W[i, j] -= a * dh[j] + c * h[j]
+            xn = tx_next[i]
+            if xn != 0.0:
+                for j in range(n_hid):
+                    W[i, j] -= a * dh[j] + c * h[j]
+                    acc[j] += xn * W[i, j]
+            else:
+                for j in range(n_hid):
+                    W[i, j] -= a * dh[j] + c * h[j]
             b_prime[i] -= c
-        for j in range(n_hid):
-            b[j] -= lr * dh[j]
+        if not last:
+            for j in range(n_hid):
+                h[j] = _sigmoid(acc[j])
+            tx, tx_next = tx_next, tx
     return costs
 
 
