@@ -31,6 +31,7 @@ import numpy
 from ..errors import UsageError, UserError
 from . import register
 from .compiled import CompiledEngine, finetuning_step, pretraining_step
+from .threads import ThreadChooser, requested_threads
 
 # minibatches per kernel call: long enough to make the call's cost negligible,
 # short enough that a stop request (Ctrl-C) is answered within a fraction of a second
@@ -75,6 +76,7 @@ class PretrainingRunner:
         self.keep = dtype.type(1) - dtype.type(corruption_level)
         self.learning_rate = dtype.type(learning_rate)
         self.inputs = None
+        self.threads = ThreadChooser()
 
     def layer_inputs(self):
         """The layer's inputs for the whole training set: the data, or the output
@@ -99,7 +101,10 @@ class PretrainingRunner:
         noise = _value(self.dA.noise_rng).uniform(0.0, 1.0, size=((stop - first) * self.batch_size,
                                                                   inputs.shape[1])).astype(W.dtype)
         if self.batch_size == 1:
-            noise = noise.reshape(stop - first, inputs.shape[1])
+            return self.threads.run(kernel_steps.da_train_b1, inputs, noise.reshape(stop - first, inputs.shape[1]),
+                                    first, stop, W, _value(self.dA.b), _value(self.dA.b_prime), self.keep,
+                                    self.learning_rate, *kernel_steps.da_workspace(*W.shape, W.dtype),
+                                    minibatches=stop - first)
         return kernel_steps.da_train(inputs, noise, first, stop, self.batch_size, W, _value(self.dA.b),
                                      _value(self.dA.b_prime), self.keep, self.learning_rate)
 
@@ -114,6 +119,7 @@ class FinetuningRunner:
         self.model, (self.train_set_x, self.train_set_y) = model, train_set
         self.batch_size, self.chunk = batch_size, chunk
         self.rate = learning_rate
+        self.threads = ThreadChooser()
 
     @property
     def learning_rate(self):
@@ -125,9 +131,13 @@ class FinetuningRunner:
 
         stop = min(stop, first + self.chunk)
         Ws, bs = typed_params(self.model.sigmoid_layers)
+        W_out, b_out = _value(self.model.logLayer.W), _value(self.model.logLayer.b)
+        if self.batch_size == 1:
+            return self.threads.run(kernel_steps.mlp_train_b1, _value(self.train_set_x), _value(self.train_set_y),
+                                    first, stop, Ws, bs, W_out, b_out, self.learning_rate,
+                                    *kernel_steps.mlp_workspace(Ws, W_out), minibatches=stop - first)
         return kernel_steps.mlp_train(_value(self.train_set_x), _value(self.train_set_y), first, stop,
-                                      self.batch_size, Ws, bs, _value(self.model.logLayer.W),
-                                      _value(self.model.logLayer.b), self.learning_rate)
+                                      self.batch_size, Ws, bs, W_out, b_out, self.learning_rate)
 
 
 class ErrorScorer:
@@ -230,6 +240,7 @@ class KernelEngine:
 
     def __init__(self, strict=True):
         self.strict = strict
+        requested_threads()  # a bad SDA_THREADS is refused before the run starts
         self.fallbacks = []  # the phases the compiled engine trained instead
         self.fallback = CompiledEngine()
 
