@@ -8,31 +8,47 @@ from sda.engines import kernel_steps, threads
 from sda.errors import UsageError
 
 
-def da_run(n_threads, dtype, n_vis, n_hid, calls=((0, 40), (40, 100))):
+def da_run(n_threads, dtype, n_vis, n_hid, batch_size=1, calls=((0, 4), (4, 10))):
+    """Ten minibatches in two calls."""
     rng = numpy.random.RandomState(0)
-    X = (rng.rand(100, n_vis) * (rng.rand(100, n_vis) < 0.3)).astype(dtype)
-    U = rng.rand(100, n_vis).astype(dtype)
+    n = 10 * batch_size if batch_size > 1 else 100
+    X = (rng.rand(n, n_vis) * (rng.rand(n, n_vis) < 0.3)).astype(dtype)
+    U = rng.rand(n, n_vis).astype(dtype)
     W = (numpy.random.RandomState(1).randn(n_vis, n_hid) * 0.1).astype(dtype)
     b, b_prime = numpy.zeros(n_hid, dtype), numpy.zeros(n_vis, dtype)
-    costs = [threads.run_roles(kernel_steps.da_train_b1, n_threads, X, U[first:], first, stop, W, b, b_prime,
-                               W.dtype.type(0.8), W.dtype.type(0.1), *kernel_steps.da_workspace(n_vis, n_hid, W.dtype))
-             for first, stop in calls]
+    parameters = (W, b, b_prime, W.dtype.type(0.8), W.dtype.type(0.1))
+    costs = []
+    for first, stop in calls:
+        if batch_size == 1:
+            first, stop = 10 * first, 10 * stop
+            costs.append(threads.run_roles(kernel_steps.da_train_b1, n_threads, X, U[first:], first, stop,
+                                           *parameters, *kernel_steps.da_workspace(n_vis, n_hid, W.dtype)))
+        else:
+            costs.append(threads.run_roles(kernel_steps.da_train_batch, n_threads, X, U[first * batch_size:],
+                                           first, stop, batch_size, *parameters,
+                                           *kernel_steps.da_workspace_batch(batch_size, n_vis, n_hid, W.dtype)))
     return [numpy.concatenate(costs), W, b, b_prime]
 
 
-def mlp_run(n_threads, dtype, sizes, n_out=10):
+def mlp_run(n_threads, dtype, sizes, batch_size=1, n_out=10):
     rng = numpy.random.RandomState(0)
-    X = (rng.rand(100, sizes[0]) * (rng.rand(100, sizes[0]) < 0.3)).astype(dtype)
-    Y = rng.randint(0, n_out, 100).astype(numpy.int32)
+    n = 100 * batch_size
+    X = (rng.rand(n, sizes[0]) * (rng.rand(n, sizes[0]) < 0.3)).astype(dtype)
+    Y = rng.randint(0, n_out, n).astype(numpy.int32)
     Ws, bs = typed.List(), typed.List()
     for n_in, n_hid in zip(sizes[:-1], sizes[1:]):
         Ws.append(rng.uniform(-0.5, 0.5, (n_in, n_hid)).astype(dtype))
         bs.append(numpy.zeros(n_hid, dtype))
     W_out = (numpy.random.RandomState(0).rand(sizes[-1], n_out) * 0.1).astype(dtype)
     b_out = numpy.zeros(n_out, dtype)
-    costs = [threads.run_roles(kernel_steps.mlp_train_b1, n_threads, X, Y, first, stop, Ws, bs, W_out, b_out,
-                               W_out.dtype.type(0.1), *kernel_steps.mlp_workspace(Ws, W_out))
-             for first, stop in ((0, 40), (40, 100))]
+    parameters = (Ws, bs, W_out, b_out, W_out.dtype.type(0.1))
+    if batch_size == 1:
+        costs = [threads.run_roles(kernel_steps.mlp_train_b1, n_threads, X, Y, first, stop, *parameters,
+                                   *kernel_steps.mlp_workspace(Ws, W_out)) for first, stop in ((0, 40), (40, 100))]
+    else:
+        costs = [threads.run_roles(kernel_steps.mlp_train_batch, n_threads, X, Y, first, stop, batch_size,
+                                   *parameters, *kernel_steps.mlp_workspace_batch(batch_size, Ws, W_out))
+                 for first, stop in ((0, 4), (4, 10))]
     return [numpy.concatenate(costs), W_out, b_out, *Ws, *bs]
 
 
@@ -42,17 +58,19 @@ def assert_same_bits(one, two):
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("n_vis, n_hid", [(97, 61), (64, 40), (30, 7), (5, 33)])
-def test_the_da_kernel_gives_the_same_bits_on_two_threads(dtype, n_vis, n_hid):
-    one, two = da_run(1, dtype, n_vis, n_hid), da_run(2, dtype, n_vis, n_hid)
+@pytest.mark.parametrize("n_vis, n_hid", [(97, 61), (64, 40), (30, 7), (5, 33), (150, 130)])
+@pytest.mark.parametrize("batch_size", [1, 3, 20])
+def test_the_da_kernel_gives_the_same_bits_on_two_threads(dtype, n_vis, n_hid, batch_size):
+    one, two = da_run(1, dtype, n_vis, n_hid, batch_size), da_run(2, dtype, n_vis, n_hid, batch_size)
     assert one[0][-1] < one[0][0]  # it trained
     assert_same_bits(one, two)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("sizes", [[64, 40, 30], [50, 7], [33, 70, 20, 17]])
-def test_the_finetuning_kernel_gives_the_same_bits_on_two_threads(dtype, sizes):
-    one, two = mlp_run(1, dtype, sizes), mlp_run(2, dtype, sizes)
+@pytest.mark.parametrize("sizes", [[64, 40, 30], [50, 7], [33, 70, 20, 17], [150, 130, 80]])
+@pytest.mark.parametrize("batch_size", [1, 3, 20])
+def test_the_finetuning_kernel_gives_the_same_bits_on_two_threads(dtype, sizes, batch_size):
+    one, two = mlp_run(1, dtype, sizes, batch_size), mlp_run(2, dtype, sizes, batch_size)
     untrained = (numpy.random.RandomState(0).rand(sizes[-1], 10) * 0.1).astype(dtype)
     assert numpy.isfinite(one[0]).all() and not numpy.array_equal(one[1], untrained)  # it trained
     assert_same_bits(one, two)
@@ -60,6 +78,7 @@ def test_the_finetuning_kernel_gives_the_same_bits_on_two_threads(dtype, sizes):
 
 def test_an_empty_call_returns_no_costs_on_two_threads():
     assert len(da_run(2, "float32", 20, 10, calls=((5, 5),))[0]) == 0
+    assert len(da_run(2, "float32", 20, 10, batch_size=4, calls=((5, 5),))[0]) == 0
 
 
 class FakeClock:
@@ -129,7 +148,9 @@ def test_a_bad_sda_threads_is_one_clear_error(monkeypatch, value):
     assert "\n" not in str(refused.value)
 
 
-def test_a_whole_run_gives_the_same_model_on_one_thread_and_on_two(learnable_mnist, tmp_path, monkeypatch):
+@pytest.mark.parametrize("batch_size", [1, 10])
+def test_a_whole_run_gives_the_same_model_on_one_thread_and_on_two(learnable_mnist, tmp_path, monkeypatch,
+                                                                     batch_size):
     from sda.configs import SdAConfig
     from sda.recipes.train_sda import run_sda
 
@@ -138,6 +159,7 @@ def test_a_whole_run_gives_the_same_model_on_one_thread_and_on_two(learnable_mni
         monkeypatch.setenv("SDA_THREADS", n_threads)
         out = tmp_path / n_threads
         results = run_sda(SdAConfig(dataset=str(learnable_mnist), output_dir=str(out), n_train=200,
+                                    batch_size=batch_size,
                                     hidden_layers=[40, 30], corruption_levels=[0.1, 0.2], pretraining_epochs=1,
                                     training_epochs=2, progress=False))
         assert results["engine"] == "kernels" and results["compiled_fallbacks"] == []
@@ -146,3 +168,24 @@ def test_a_whole_run_gives_the_same_model_on_one_thread_and_on_two(learnable_mni
     assert models[0].keys() == models[1].keys()
     for name in models[0]:
         numpy.testing.assert_array_equal(models[0][name], models[1][name], err_msg=name)
+
+
+@pytest.mark.parametrize("n_rows", [0, 1, 7, 200])
+def test_forward_passes_by_rows_on_two_threads_give_the_same_bits(two_cpus, n_rows):
+    rng = numpy.random.RandomState(0)
+    X = (rng.rand(n_rows, 50) * (rng.rand(n_rows, 50) < 0.3)).astype("float32")
+    Ws, bs = typed.List([rng.randn(50, 40).astype("float32"), rng.randn(40, 30).astype("float32")]), typed.List(
+        [rng.randn(40).astype("float32"), rng.randn(30).astype("float32")])
+    one = kernel_steps.encode(X, Ws, bs)
+    numpy.testing.assert_array_equal(threads.by_rows(kernel_steps.encode, X, Ws, bs), one)
+    assert one.shape == (n_rows, 30)
+
+
+def test_an_error_on_the_helper_thread_is_raised_on_the_caller_s(two_cpus):
+    def kernel(rows):
+        if rows[0] == 5:
+            raise ValueError("second half")
+        return rows
+
+    with pytest.raises(ValueError, match="second half"):
+        threads.by_rows(kernel, numpy.arange(10))

@@ -273,7 +273,8 @@ def da_train(X, U, first, stop, batch_size, W, b, b_prime, keep, lr):
     if batch_size == 1:
         return da_train_b1(X, U, first, stop, W, b, b_prime, keep, lr,
                             *da_workspace(W.shape[0], W.shape[1], W.dtype), 0, 1, NO_PARTNER)
-    return _da_train_batch(X, U, first, stop, batch_size, W, b, b_prime, keep, lr)
+    return da_train_batch(X, U, first, stop, batch_size, W, b, b_prime, keep, lr,
+                          *da_workspace_batch(batch_size, W.shape[0], W.shape[1], W.dtype), 0, 1, NO_PARTNER)
 
 
 @njit
@@ -411,9 +412,23 @@ def da_train_b1(X, U, first, stop, W, b, b_prime, keep, lr, g, h, dh, dz, terms,
 
 
 @njit
-def _da_train_batch(X, U, first, stop, batch_size, W, b, b_prime, keep, lr):
+def da_workspace_batch(batch_size, n_vis, n_hid, dtype):
+    """The arrays the two threads of a batch > 1 dA call share: h, dz and the cost terms."""
+    return (np.empty((batch_size, n_hid), dtype), np.empty((batch_size, n_vis), dtype),
+            np.empty((batch_size, n_vis), np.float64))
+
+
+@njit
+def da_train_batch(X, U, first, stop, batch_size, W, b, b_prime, keep, lr, h, dz, terms, role, n_threads,
+                   counters):
+    """Batch > 1 dA steps on one thread or two (``role`` 0 or 1 of ``n_threads``), with the same bits: every
+    product is split by the columns of its result (each element is one sum, whoever computes it)."""
     n_vis, n_hid = W.shape
     costs = np.empty(stop - first, np.float64)
+    hid_start, hid_stop = _split(n_hid, 0.5, role, n_threads, 16)
+    vis_start, vis_stop = _split(n_vis, 0.5, role, n_threads, 1)
+    W_hid = W[:, hid_start:hid_stop]  # the columns this thread updates
+    meetings = 0
     for t in range(first, stop):
         x = X[t * batch_size:(t + 1) * batch_size]
         u = U[(t - first) * batch_size:(t - first + 1) * batch_size]
@@ -422,29 +437,38 @@ def _da_train_batch(X, U, first, stop, batch_size, W, b, b_prime, keep, lr):
         for r in range(m):
             for i in range(n_vis):
                 tx[r, i] = x[r, i] if u[r, i] < keep else 0.0
-        a = matmul(tx, W)
-        h = np.empty_like(a)
+        a = matmul(tx, W_hid)
         for r in range(m):
-            for j in range(n_hid):
-                h[r, j] = _sigmoid(a[r, j] + b[j])
-        s = matmul_t(h, W)
-        dz = np.empty_like(s)
-        cost = 0.0
+            for j in range(hid_start, hid_stop):
+                h[r, j] = _sigmoid(a[r, j - hid_start] + b[j])
+        meetings += 1
+        barrier(counters, role, meetings)
+        # the reconstruction's rows of W: this thread's inputs
+        s = matmul_t(h[:m], W[vis_start:vis_stop])
         for r in range(m):
-            for i in range(n_vis):
-                term, d = _reconstruction_terms(s[r, i] + b_prime[i], x[r, i])
-                cost += term
+            for i in range(vis_start, vis_stop):
+                term, d = _reconstruction_terms(s[r, i - vis_start] + b_prime[i], x[r, i])
+                terms[r, i] = term
                 dz[r, i] = d / m
-        costs[t - first] = cost / m
-        dh = matmul(dz, W)
+        meetings += 1
+        barrier(counters, role, meetings)  # dz whole, and W read by both before either updates it
+        if role == 0:
+            cost = 0.0
+            for r in range(m):
+                for i in range(n_vis):
+                    cost += terms[r, i]
+            costs[t - first] = cost / m
+        dh = matmul(dz[:m], W_hid)
         for r in range(m):
-            for j in range(n_hid):
-                dh[r, j] *= h[r, j] * (1.0 - h[r, j])
-        b -= lr * dh.sum(axis=0)
+            for j in range(hid_start, hid_stop):
+                dh[r, j - hid_start] *= h[r, j] * (1.0 - h[r, j])
+        b[hid_start:hid_stop] -= lr * dh.sum(axis=0)
         # W -= lr * (tx.T @ dh + dz.T @ h), both terms accumulated in place (dh, dz use the old W)
-        gemm_accumulate(-lr, tx, dh, W)
-        gemm_accumulate(-lr, dz, h, W)
-        b_prime -= lr * dz.sum(axis=0)
+        gemm_accumulate(-lr, tx, dh, W_hid)
+        gemm_accumulate(-lr, dz[:m], h[:m, hid_start:hid_stop], W_hid)
+        b_prime[vis_start:vis_stop] -= lr * dz[:m, vis_start:vis_stop].sum(axis=0)
+        meetings += 1
+        barrier(counters, role, meetings)  # W whole before the next step reads its rows
     return costs
 
 
@@ -482,7 +506,8 @@ def mlp_train(X, Y, first, stop, batch_size, Ws, bs, W_out, b_out, lr):
     if batch_size == 1:
         acts, deltas, p = mlp_workspace(Ws, W_out)
         return mlp_train_b1(X, Y, first, stop, Ws, bs, W_out, b_out, lr, acts, deltas, p, 0, 1, NO_PARTNER)
-    return _mlp_train_batch(X, Y, first, stop, batch_size, Ws, bs, W_out, b_out, lr)
+    return mlp_train_batch(X, Y, first, stop, batch_size, Ws, bs, W_out, b_out, lr,
+                           *mlp_workspace_batch(batch_size, Ws, W_out), 0, 1, NO_PARTNER)
 
 
 @njit
@@ -565,50 +590,83 @@ def mlp_train_b1(X, Y, first, stop, Ws, bs, W_out, b_out, lr, acts, deltas, p, r
 
 
 @njit
-def _mlp_train_batch(X, Y, first, stop, batch_size, Ws, bs, W_out, b_out, lr):
+def mlp_workspace_batch(batch_size, Ws, W_out):
+    """The arrays the two threads of a batch > 1 finetuning call share: each hidden layer's outputs and deltas,
+    and the softmax layer's delta."""
+    acts, deltas = List(), List()
+    for W in Ws:
+        acts.append(np.empty((batch_size, W.shape[1]), W.dtype))
+        deltas.append(np.empty((batch_size, W.shape[1]), W.dtype))
+    return acts, deltas, np.empty((batch_size, W_out.shape[1]), W_out.dtype)
+
+
+@njit
+def mlp_train_batch(X, Y, first, stop, batch_size, Ws, bs, W_out, b_out, lr, acts, deltas, delta_out, role,
+                    n_threads, counters):
+    """Batch > 1 finetuning steps on one thread or two (``role`` 0 or 1 of ``n_threads``), with the same bits:
+    the forward products and the updates split by the columns of W, the backward products by its rows, the
+    softmax layer on the first thread."""
     n_layers = len(Ws)
     costs = np.empty(stop - first, np.float64)
+    meetings = 0
     for t in range(first, stop):
         x = np.ascontiguousarray(X[t * batch_size:(t + 1) * batch_size])
         y = Y[t * batch_size:(t + 1) * batch_size]
         m = x.shape[0]
-        acts = [x]
+        inputs = x
         for k in range(n_layers):
-            s = matmul(acts[k], Ws[k])
+            start, end = _split(Ws[k].shape[1], 0.5, role, n_threads, 16)
+            s = matmul(inputs, Ws[k][:, start:end])
+            out = acts[k]
             for r in range(m):
-                for j in range(s.shape[1]):
-                    s[r, j] = _sigmoid(s[r, j] + bs[k][j])
-            acts.append(s)
-        delta = matmul(acts[n_layers], W_out)
-        cost = 0.0
-        for r in range(m):
-            for j in range(delta.shape[1]):
-                delta[r, j] += b_out[j]
-            mx = delta[r].max()
-            tot = 0.0
-            for j in range(delta.shape[1]):
-                delta[r, j] = exp(delta[r, j] - mx)
-                tot += delta[r, j]
-            cost -= log(delta[r, y[r]] / tot)
-            # d(mean NLL)/d(logits) = (p - onehot(y)) / m
-            for j in range(delta.shape[1]):
-                delta[r, j] = delta[r, j] / tot / m
-            delta[r, y[r]] -= 1.0 / m
-        costs[t - first] = cost / m
+                for j in range(start, end):
+                    out[r, j] = _sigmoid(s[r, j - start] + bs[k][j])
+            meetings += 1
+            barrier(counters, role, meetings)
+            inputs = acts[k][:m]
+        if role == 0:
+            delta = matmul(inputs, W_out)
+            cost = 0.0
+            for r in range(m):
+                for j in range(delta.shape[1]):
+                    delta[r, j] += b_out[j]
+                mx = delta[r].max()
+                tot = 0.0
+                for j in range(delta.shape[1]):
+                    delta[r, j] = exp(delta[r, j] - mx)
+                    tot += delta[r, j]
+                cost -= log(delta[r, y[r]] / tot)
+                # d(mean NLL)/d(logits) = (p - onehot(y)) / m
+                for j in range(delta.shape[1]):
+                    delta[r, j] = delta[r, j] / tot / m
+                delta[r, y[r]] -= 1.0 / m
+            costs[t - first] = cost / m
+            delta_out[:m] = delta
+        meetings += 1
+        barrier(counters, role, meetings)
+        delta = delta_out[:m]
         for L in range(n_layers, -1, -1):
-            # layer L's weights take acts[L] in; L == n_layers is the logistic layer
+            # layer L's weights take layer L-1's outputs (the data for L == 0) in; L == n_layers is the softmax
             W = W_out if L == n_layers else Ws[L]
             b = b_out if L == n_layers else bs[L]
-            d_in = delta
+            a_in = x if L == 0 else acts[L - 1][:m]
             if L > 0:
-                # backpropagate with the weights before their update
-                d_in = matmul_t(delta, W)
-                a = acts[L]
+                # backpropagate with the weights before their update: this thread's rows of W
+                start, end = _split(W.shape[0], 0.5, role, n_threads, 1)
+                d_part = matmul_t(delta, W[start:end])
+                d_in = deltas[L - 1]
                 for r in range(m):
-                    for j in range(d_in.shape[1]):
-                        d_in[r, j] *= a[r, j] * (1.0 - a[r, j])
-            _update_layer(acts[L], delta, W, b, lr)
-            delta = d_in
+                    for i in range(start, end):
+                        d_in[r, i] = d_part[r, i - start] * (a_in[r, i] * (1.0 - a_in[r, i]))
+                meetings += 1
+                barrier(counters, role, meetings)  # W read by both before either updates it
+            start, end = _split(W.shape[1], 0.5, role, n_threads, 16)
+            if start < end:
+                _update_layer(a_in, delta[:, start:end], W[:, start:end], b[start:end], lr)
+            if L > 0:
+                delta = deltas[L - 1][:m]
+        meetings += 1
+        barrier(counters, role, meetings)  # W whole before the next step reads it
     return costs
 
 

@@ -91,30 +91,46 @@ def new_counters(n_threads):
     return numpy.zeros(STRIDE * 2 if n_threads == 2 else 0, dtype=numpy.int64)
 
 
-def run_roles(kernel, n_threads, *args):
-    """``kernel(*args, role, n_threads, counters)`` on ``n_threads`` threads (1 or 2); returns role 0's result.
+def _side_by_side(first, second):
+    """``(first(), second())``, the second on a helper thread (the kernels release the GIL); an error on
+    either is raised here, after both have finished."""
+    results, failures = [None, None], []
 
-    Role 1 runs on a helper thread (the kernel releases the GIL), role 0 on this one."""
+    def helper_call():
+        try:
+            results[1] = second()
+        except BaseException as error:  # re-raised below, on the caller's thread
+            failures.append(error)
+
+    helper = threading.Thread(target=helper_call, name="sda-kernel-helper", daemon=True)
+    helper.start()
+    try:
+        results[0] = first()
+    finally:
+        helper.join()
+    if failures:
+        raise failures[0]
+    return results
+
+
+def run_roles(kernel, n_threads, *args):
+    """``kernel(*args, role, n_threads, counters)`` on ``n_threads`` threads (1 or 2); returns role 0's result."""
     counters = new_counters(n_threads)
     if n_threads == 1:
         return kernel(*args, 0, 1, counters)
-    failure = []
+    return _side_by_side(lambda: kernel(*args, 0, 2, counters), lambda: kernel(*args, 1, 2, counters))[0]
 
-    def second():
-        try:
-            kernel(*args, 1, 2, counters)
-        except BaseException as error:  # pragma: no cover - a kernel raises only on a bug; re-raised below
-            failure.append(error)
 
-    helper = threading.Thread(target=second, name="sda-kernel-role-1", daemon=True)
-    helper.start()
-    try:
-        result = kernel(*args, 0, 2, counters)
-    finally:
-        helper.join()
-    if failure:
-        raise failure[0]
-    return result
+def by_rows(kernel, X, *args):
+    """``kernel(X, *args)`` for a kernel that computes each row of its result from the same row of X alone
+    (the forward passes): the two halves of X on two threads where two CPUs may be used, else on this one.
+    The rows are the same, so the bits are too."""
+    import numpy
+
+    if (requested_threads() or min(2, available_cpus())) == 1 or len(X) < 2:
+        return kernel(X, *args)
+    half = len(X) // 2
+    return numpy.concatenate(_side_by_side(lambda: kernel(X[:half], *args), lambda: kernel(X[half:], *args)))
 
 
 def available_cpus():
