@@ -18,10 +18,13 @@ the very same as the compiled PyTensor functions would draw.
 
 Why these are fast at batch 1: the compiled PyTensor step copies ``W.T`` (a
 non-contiguous view) before every product and forms each weight gradient as a
-full temporary matrix; here each step makes three passes over each ``W``, with
-no temporaries, and skips the rows whose input is zero (most MNIST pixels, and
-every input the noise masked).  Other batch sizes use the products of
-:mod:`sda.engines.blas` (the weight updates in place, in one pass over ``W``).
+full temporary matrix; here a dA step makes two passes over ``W`` (the update
+pass also computes the next step's forward product), with no temporaries, and
+skips the rows whose input is zero (most MNIST pixels, and every input the noise
+masked).  Other batch sizes use the products of :mod:`sda.engines.blas` (the
+weight updates in place, in one pass over ``W``).  The kernels that take
+``role, n_threads, counters`` run on one thread or two (:mod:`sda.engines.threads`)
+with the same bits: each pass is split so that every sum keeps its order.
 
 The same bits on every CPU: the results depend on the program, not on the CPU
 it runs on (its vector width, FMA, AVX-512), nor on a BLAS or a libm that picks
