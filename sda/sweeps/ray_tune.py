@@ -127,9 +127,11 @@ def run_trials(trials, output_dir, total, done_before, address=None, cpus=None, 
     """
     output_dir = os.path.abspath(output_dir)
     shutil.rmtree(os.path.join(output_dir, "tune"), ignore_errors=True)
-    # Ray Tune's own progress tables would drown the lines of ProgressLines; Ctrl-C raises KeyboardInterrupt
-    # at once (the trials' checkpoints are what a re-run continues from, not Tune's experiment state)
+    # Ray Tune's own progress tables would drown the lines of ProgressLines; its result loggers would copy
+    # what the trials' folders hold (and TensorBoard's imports torch where installed); Ctrl-C raises
+    # KeyboardInterrupt at once (the trials' checkpoints are what a re-run continues from, not Tune's state)
     os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
+    os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"
     os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
 
     def dir_name(tune_trial):
