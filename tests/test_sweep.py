@@ -250,3 +250,29 @@ def test_a_trial_whose_worker_is_killed_is_restarted_and_ends_bit_identical(lear
     keys = ("best_validation_error_percent", "test_error_percent", "best_iter", "finetune_epochs",
             "pretraining_costs", "validation_history")
     assert {k: read_results(folder)[k] for k in keys} == {k: read_results(alone)[k] for k in keys}
+
+
+@needs_ray
+def test_asha_stops_trials_only_before_their_last_epoch_and_a_rerun_keeps_them_stopped(learnable_mnist, tmp_path,
+                                                                                      monkeypatch, capsys):
+    out = tmp_path / "sweep"
+    argv = [str(a) for a in ["--dataset", learnable_mnist, *TINY, "--training-epochs", "3", "--grid", "finetune-lr",
+                             "0.1", "0.001", "0.0001", "--asha", "--asha-reduction", "2", "--cpus", "2",
+                             "--output-dir", out]]
+    assert load_script("sweep").main(argv) == 0
+    table = list(csv.DictReader((out / "summary.csv").open()))
+    for row in table:
+        folder = out / row["folder"] / "seed-89677"
+        finished, stopped = (folder / "results.json").exists(), (folder / "stopped_early.json").exists()
+        assert finished != stopped
+        assert (row["seeds"], row["stopped_early"]) == (str(int(finished)), str(int(stopped)))
+        if stopped:  # ASHA decides at rungs before the last epoch; a trial reaching it finishes
+            assert json.loads((folder / "stopped_early.json").read_text())["stopped_after_finetuning_epoch"] < 3
+            assert (folder / "checkpoint.npz").exists()  # run without --asha, it would continue from there
+    capsys.readouterr()
+
+    import sda.sweeps.ray_tune
+
+    monkeypatch.setattr(sda.sweeps.ray_tune, "run_trials", lambda *a, **k: pytest.fail("trials ran again"))
+    assert load_script("sweep").main(argv) == 0  # under --asha, stopped trials stay stopped
+    assert "3 ended before and are kept" in capsys.readouterr().out

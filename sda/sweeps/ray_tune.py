@@ -45,6 +45,7 @@ def ray_session(output_dir, address=None, cpus=None):
                   runtime_env={"env_vars": {"PYTHONPATH": python_path}})
     temp_dir, remove = None, False
     if address:
+        use_the_token_as_ray_start_does()
         try:
             ray.init(address=address, **common)
         except Exception as error:  # Ray raises ConnectionError, RuntimeError, ValueError... for a cluster it cannot join
@@ -62,6 +63,16 @@ def ray_session(output_dir, address=None, cpus=None):
             shutil.rmtree(temp_dir, ignore_errors=True)
 
 
+def use_the_token_as_ray_start_does():
+    """Ray (2.60) turns token authentication on for ``ray start`` and for a local ``ray.init()`` when a token
+    exists (``~/.ray/auth_token``, or ``RAY_AUTH_TOKEN``), but not for a driver given an address, which the
+    cluster then refuses: do as ``ray start`` does (an explicit ``RAY_AUTH_MODE`` is respected)."""
+    from ray._private.authentication import authentication_token_setup
+
+    logging.getLogger(authentication_token_setup.__name__).setLevel(logging.ERROR)  # "token auth is on": yes
+    authentication_token_setup.maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
+
+
 def last_line(text):
     lines = [line.strip() for line in (text or "").strip().splitlines() if line.strip()]
     return lines[-1] if lines else "unknown error"
@@ -70,17 +81,16 @@ def last_line(text):
 class ProgressLines(tune.Callback):
     """A line per trial that ends (finished, stopped early, failed) or is restarted; marks the trial's folder."""
 
-    def __init__(self, trials, total, done_before, print_line=print):
+    def __init__(self, trials, total, done_before):
         self.trials = {trial.folder: trial for trial in trials}
         self.total, self.done = total, done_before
-        self.print = print_line
 
     def _trial(self, tune_trial):
         return self.trials[tune_trial.config["trial"]["folder"]]
 
     def _line(self, trial, what):
         self.done += 1
-        self.print(f"[{self.done}/{self.total}] {trial.label}: {what}", flush=True)
+        print(f"[{self.done}/{self.total}] {trial.label}: {what}", flush=True)
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         ours, result = self._trial(trial), trial.last_result
@@ -97,7 +107,7 @@ class ProgressLines(tune.Callback):
                              f"(best validation {result.get(METRIC, float('nan')):.2f} %){restarts}")
 
     def on_trial_recover(self, iteration, trials, trial, **info):
-        self.print(f"      {self._trial(trial).label}: attempt {trial.num_failures} failed "
+        print(f"      {self._trial(trial).label}: attempt {trial.num_failures} failed "
                    f"({last_line(trial.get_error())}): restarting it from its last checkpoint", flush=True)
 
     def on_trial_error(self, iteration, trials, trial, **info):
@@ -112,8 +122,9 @@ def asha_scheduler(max_epochs, grace_epochs, reduction_factor):
     grace x factor, ...) a trial continues only if it is in the best 1/factor of the trials that reached it."""
     from ray.tune.schedulers import ASHAScheduler
 
+    # stop_last_trials=False: a trial reaching its last epoch finishes (writes its results) rather than stop there
     return ASHAScheduler(time_attr=TIME_ATTR, metric=METRIC, mode="min", max_t=max(max_epochs, grace_epochs),
-                         grace_period=grace_epochs, reduction_factor=reduction_factor)
+                         grace_period=grace_epochs, reduction_factor=reduction_factor, stop_last_trials=False)
 
 
 def run_trials(trials, output_dir, total, done_before, address=None, cpus=None, scheduler=None, max_failures=3,

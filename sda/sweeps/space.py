@@ -82,8 +82,9 @@ def parse_dimension(parser, kind, words):
     flag = f"--{name}"
     action = option_actions(parser).get(flag)
     if action is None:
-        known = sorted(option[2:] for option, a in option_actions(parser).items() if a.dest not in FIXED_FLAGS)
-        raise UsageError(f"{where}: {parser.prog} has no flag {flag}; a sweep varies one of: {', '.join(known)}")
+        known = sorted(option[2:] for option, a in option_actions(parser).items()
+                       if a.dest not in FIXED_FLAGS and a.nargs != 0)
+        raise UsageError(f"{where}: train_sda.py has no flag {flag}; a sweep varies one of: {', '.join(known)}")
     if action.dest in FIXED_FLAGS:
         raise UsageError(f"{where}: {flag} cannot be varied: {FIXED_FLAGS[action.dest] or 'it is not a setting'}")
     if action.nargs == 0:
