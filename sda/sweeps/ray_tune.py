@@ -48,12 +48,13 @@ def ray_session(output_dir, address=None, cpus=None):
         use_the_token_as_ray_start_does()
         try:
             ray.init(address=address, **common)
-        except Exception as error:  # Ray raises ConnectionError, RuntimeError, ValueError... for a cluster it cannot join
+        except Exception as error:  # ConnectionError, RuntimeError, ValueError...: Ray has many ways to say no
             raise UserError(f"cannot join the Ray cluster at {address} ({str(error).strip().splitlines()[0]}): "
                             f"start it with `ray start --head --port=6379` on the head node") from None
     else:
         temp_dir, remove = ray_temp_dir(output_dir)
-        ray.init(num_cpus=cpus or os.cpu_count(), include_dashboard=False, _temp_dir=temp_dir,
+        # num_cpus=None: Ray counts the CPUs this process may use (a container's limit, not the host's)
+        ray.init(num_cpus=cpus, include_dashboard=False, _temp_dir=temp_dir,
                  object_store_memory=128 * 2 ** 20, **common)  # trials pass no data through the object store
     try:
         yield

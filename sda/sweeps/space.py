@@ -8,7 +8,7 @@ written exactly as it would follow that flag::
     --grid finetune-lr 0.1 0.05                      # every value, with every value of the other --grid flags
     --grid corruption-levels 0.1,0.2,0.3 0.2,0.3,0.4
     --choice pretrain-lr 0.001 0.003 0.01            # one value drawn at random for each of --samples draws
-    --seeds 5                                        # every configuration with seeds --seed, --seed + 1, ... (5 of them)
+    --seeds 5                                        # each configuration with seeds --seed, --seed + 1, ... (5)
 
 The values are parsed by ``train_sda.py``'s own parser, so a sweep accepts
 exactly what a run accepts, and each configuration is checked by
@@ -68,17 +68,12 @@ class Dimension:
     dest: str  # SdAConfig's field: "finetune_lr"
     values: tuple
 
-    def describe(self):
-        return f"{self.name} {' '.join(format_value(v) for v in self.values)}"
-
 
 def parse_dimension(parser, kind, words):
     """A :class:`Dimension` from ``--grid``/``--choice``'s words ``[name, value, ...]``,
     each value parsed by ``parser`` (``train_sda.py``'s) as it parses that flag."""
     name, texts = words[0], words[1:]
     where = f"{kind} {name}"
-    if name.startswith("-"):
-        raise UsageError(f"{where}: name the flag without its dashes, e.g. {kind} {name.lstrip('-')} ...")
     flag = f"--{name}"
     action = option_actions(parser).get(flag)
     if action is None:
@@ -91,8 +86,9 @@ def parse_dimension(parser, kind, words):
         raise UsageError(f"{where}: {flag} takes no value, so it cannot be varied: put it among the base flags "
                          f"(it then holds for every trial) or leave it out")
     if not texts:
-        raise UsageError(f"{where}: no value to try: list one or more after the flag's name, "
-                         f"e.g. {kind} {name} {format_value(parser.get_default(action.dest))}")
+        default = parser.get_default(action.dest)
+        example = "" if default is None else f", e.g. {kind} {name} {format_value(default)}"
+        raise UsageError(f"{where}: no value to try: list one or more after the flag's name{example}")
     values = []
     for text in texts:
         value = getattr(parser.parse_args([flag, text]), action.dest)  # a bad value: the parser's own one line

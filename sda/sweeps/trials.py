@@ -56,8 +56,7 @@ class Trial:
 
     def spec(self):
         """What the trainable is given (through Ray Tune's ``param_space``): plain values only."""
-        return {"label": self.label, "folder": self.folder,
-                "config": {**self.configuration.settings, "seed": self.seed}}
+        return {"folder": self.folder, "config": {**self.configuration.settings, "seed": self.seed}}
 
     def mark_stopped_early(self, result):
         write_json(self.path(STOPPED_NAME), {"stopped_after_finetuning_epoch": result.get(TIME_ATTR),
