@@ -41,8 +41,9 @@ def ray_session(output_dir, address=None, cpus=None):
     # the workers import the very sda the driver runs, installed or not
     code = os.path.dirname(os.path.dirname(os.path.abspath(sda.__file__)))
     python_path = os.pathsep.join(p for p in (code, os.environ.get("PYTHONPATH")) if p)
+    # each trial reserves one CPU, so its kernels run on one thread (the numbers are the same on two)
     common = dict(log_to_driver=False, logging_level=logging.ERROR,
-                  runtime_env={"env_vars": {"PYTHONPATH": python_path}})
+                  runtime_env={"env_vars": {"PYTHONPATH": python_path, "SDA_THREADS": "1"}})
     temp_dir, remove = None, False
     if address:
         use_the_token_as_ray_start_does()
