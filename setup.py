@@ -2,7 +2,7 @@ from setuptools import find_packages, setup
 
 # Each dependency is bounded to the versions the tests passed with (README, "Installing exactly what CI
 # tested"): the lower bound is the version tested, the upper bound the next release that may change what we
-# use.  PyTensor, Numba, JAX, NumPy and SciPy change APIs across minor releases: next minor.  Pillow, tqdm,
+# use.  PyTensor, Numba, JAX, NumPy, SciPy and Ray change APIs across minor releases: next minor.  Pillow, tqdm,
 # Matplotlib and pytest keep theirs within a major release: next major.  The exact versions CI installs, with their hashes, are in
 # requirements.lock (the main job) and requirements-test.lock (the tests); README, "Moving to newer versions",
 # says how to move these bounds.
@@ -35,5 +35,7 @@ setup(
         "notebooks": ["jupyterlab>=4.6.6,<5", "ipykernel>=7.4.0,<8", "nbclient>=0.11.0,<1", "nbformat>=5.11.1,<6"],
         # bench/benchmark.py's eager PyTorch column (the version the speed targets were set against)
         "bench": ["torch==2.13.0"],
+        # scripts/sweep.py: seeds and searches on Ray Tune (whose APIs move between minor releases: next minor)
+        "sweep": ["ray[tune]>=2.60.0,<2.61"],
     },
 )

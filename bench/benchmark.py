@@ -15,7 +15,8 @@ Variants (``VARIANTS``: name -> builder; add a fast path by adding a builder):
 * ``compiled-jax``    the same functions through PyTensor's JAX back end on JAX's CPU device (the device=cuda
                       code path; needs jax);
 * ``kernels``         the package's fast path, as ``train_sda.py`` runs it by default (``sda.engines.kernels``: Numba kernels,
-                      many minibatches per call, lower layers cached);
+                      many minibatches per call, lower layers cached, one or two threads as each call measures best);
+* ``kernels-1``, ``kernels-2``  the same on one thread, on two;
 * ``torch``           eager PyTorch (2 threads, ``bench/torch_steps.py --serve`` in a child process: this
                       interpreter if it imports torch, else --torch-python; skipped when neither has torch).
 
@@ -154,14 +155,18 @@ def _da_function(da, data, bs):
     return pytensor.function([index, c, lr], cost, updates=updates, givens={da.x: minibatch(data, index, bs)})
 
 
-def build_kernels(ctx, bs):
-    """The package's fast path, as train_sda.py runs it (sda.engines.kernels: Numba kernels, cached lower layers)."""
+def build_kernels(ctx, bs, threads=None):
+    """The package's fast path, as train_sda.py runs it (sda.engines.kernels: Numba kernels, cached lower layers,
+    one or two threads as each call measures best); ``threads`` fixes the count."""
     from sda.engines.kernels import FinetuningRunner, PretrainingRunner
 
     model = ctx.model()
     runs = {f"pretrain_{k}": PretrainingRunner(model, k, ctx.sx, bs, CORRUPTION[k], PRETRAIN_LR)
             for k in range(len(LAYERS))}
     runs["finetune"] = FinetuningRunner(model, (ctx.sx, ctx.sy), bs, FINETUNE_LR)
+    if threads is not None:
+        for runner in runs.values():
+            runner.threads.fixed = threads
     return runs
 
 
@@ -259,6 +264,8 @@ VARIANTS = {
     "compiled-cached": build_pytensor_cached,
     "compiled-jax": build_pytensor_jax,
     "kernels": build_kernels,
+    "kernels-1": lambda ctx, bs: build_kernels(ctx, bs, threads=1),
+    "kernels-2": lambda ctx, bs: build_kernels(ctx, bs, threads=2),
     "torch": build_torch,
 }
 
@@ -402,7 +409,7 @@ def main(argv=None):
 
     load = ", ".join(f"{v:.2f}" for v in host["load_average_at_start"])
     print(f"{host['cpu']}, {host['cpus']} cpus, load average {load} at the start; numba {host['numba']}, "
-          f"torch {torch_version}; the kernels run on one thread")
+          f"torch {torch_version}; kernels: 1 or 2 threads as measured per call, kernels-N: N threads")
     print(f"ms per step (median of {a.repeats}x{a.steps} steps, {source} data, floatX={floatX}); "
           f"x = speed-up over eager torch measured here (reference torch figures in brackets)")
     head = f"{'variant':16} {'batch':>5} " + " ".join(f"{ph:>22}" for ph in PHASES) + f" {'full run':>9}"

@@ -68,11 +68,12 @@ def predict_proba(model, x):
     """Class probabilities ``p(y | x)``, one row per row of the array ``x``."""
     from .engines import kernel_steps
     from .engines.kernels import typed_params
+    from .engines.threads import by_rows
 
     def kernel(rows):
-        return kernel_steps.class_probabilities(numpy.ascontiguousarray(rows), *typed_params(model.sigmoid_layers),
-                                                model.logLayer.W.get_value(borrow=True),
-                                                model.logLayer.b.get_value(borrow=True))
+        return by_rows(kernel_steps.class_probabilities, numpy.ascontiguousarray(rows),
+                       *typed_params(model.sigmoid_layers), model.logLayer.W.get_value(borrow=True),
+                       model.logLayer.b.get_value(borrow=True))
 
     return _in_batches(model, _kernel_or_compiled(model, "proba", model.logLayer.p_y_given_x, kernel, x), x)
 
@@ -86,11 +87,13 @@ def encode(model, x, layer=-1):
     """The hidden representation h(x) of ``layer`` (default: the top one) of each row of ``x``."""
     from .engines import kernel_steps
     from .engines.kernels import typed_params
+    from .engines.threads import by_rows
 
     index = range(model.n_layers)[layer]
 
     def kernel(rows):
-        return kernel_steps.encode(numpy.ascontiguousarray(rows), *typed_params(model.sigmoid_layers[:index + 1]))
+        return by_rows(kernel_steps.encode, numpy.ascontiguousarray(rows),
+                       *typed_params(model.sigmoid_layers[:index + 1]))
 
     return _in_batches(model, _kernel_or_compiled(model, f"encode{index}", model.sigmoid_layers[index].output,
                                                   kernel, x), x)

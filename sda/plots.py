@@ -111,3 +111,38 @@ def plot_finetuning_comparison(runs, path):
     save_figure(fig, path)
     plt.close(fig)
     return path
+
+
+def plot_sweep(rows, path):
+    """A sweep at a glance (:mod:`sda.sweeps.summary`'s rows): left, the test error of every finished seed of
+    each configuration with their mean and standard deviation, the selected configuration in colour; right, the
+    validation error per finetuning epoch of the selected configuration's seeds."""
+    plt = pyplot()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5), gridspec_kw={"width_ratios": [max(len(rows), 2), 3]})
+    for x, row in enumerate(rows):
+        colour = "tab:red" if row.selected else "tab:blue"
+        tests = [o.test for o in row.finished if o.test is not None]
+        left.plot([x] * len(tests), tests, "o", color=colour, alpha=0.5, markersize=4)
+        stats = row.stats("test")
+        if stats:
+            left.errorbar([x], [stats[0]], yerr=[[stats[1] or 0.0]], fmt="_", color=colour, markersize=16,
+                          capsize=5)
+    left.set_xticks(range(len(rows)))
+    left.set_xticklabels([row.label.replace(" ", "\n") for row in rows], fontsize=7,
+                         rotation=0 if len(rows) <= 4 else 60, ha="center" if len(rows) <= 4 else "right")
+    left.set_xlim(-0.5, len(rows) - 0.5)
+    left.set_ylabel("test error (%)")
+    left.set_title("Test error per configuration (dots: seeds; bar: mean ± std)")
+    selected = next((row for row in rows if row.selected), None)
+    if selected is not None:
+        for outcome in selected.finished:
+            epochs, errors = zip(*outcome.curve) if outcome.curve else ((), ())
+            right.plot(epochs, errors, marker="o", markersize=3, label=f"seed {outcome.seed}")
+        right.legend(fontsize=8)
+        right.set_title(f"Selected on validation: {selected.label}", fontsize=9)
+    right.xaxis.get_major_locator().set_params(integer=True)
+    right.set_xlabel("finetuning epoch")
+    right.set_ylabel("validation error (%)")
+    fig.tight_layout()
+    save_figure(fig, path)
+    plt.close(fig)

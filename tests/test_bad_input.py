@@ -138,6 +138,12 @@ def test_unknown_theano_flag_is_one_warning_and_the_run_goes_on(data, tmp_path):
     assert len(warnings) == 1
 
 
+def test_bad_sda_threads_is_an_error_before_the_run_starts(data, tmp_path):
+    assert_one_line(train_sda("--dataset", data, "--output-dir", tmp_path / "out", *QUICK, env={"SDA_THREADS": "4"}),
+                    2, "SDA_THREADS must be 1 or 2", "'4'")
+    assert not (tmp_path / "out").exists()
+
+
 def test_invalid_floatx_is_an_error(data, tmp_path):
     assert_one_line(train_sda("--dataset", data, "--output-dir", tmp_path, *QUICK,
                               env={"THEANO_FLAGS": "floatX=float16"}), 2, "floatX=float16")

@@ -78,20 +78,21 @@ def test_every_locked_package_is_pinned_with_hashes():
 def test_main_lock_is_the_test_lock_less_the_test_tools():
     main, tests = read_lock(LOCK), read_lock(TEST_LOCK)
     assert {name: entry for name, entry in tests.items() if name in main} == main
-    assert {"pytest", "jax", "jaxlib", "nbclient", "ipykernel"} <= set(tests) - set(main)
+    # ray: the sweep extra, tested by CI; nbclient and ipykernel: the test extra's, to run the notebooks
+    assert {"pytest", "jax", "jaxlib", "ray", "nbclient", "ipykernel"} <= set(tests) - set(main)
     assert {"pytensor", "numba", "numpy", "setuptools"} <= set(main)  # setuptools: PyTensor's C back end imports it
 
 
 def test_setup_bounds_every_dependency_and_admits_the_locked_versions():
     install_requires, extras = setup_requirements()
-    assert {"test", "gpu", "bench", "notebooks"} <= set(extras)
+    assert {"test", "gpu", "bench", "sweep", "notebooks"} <= set(extras)
     locked = read_lock(TEST_LOCK)
     for line in install_requires + [line for name in extras for line in extras[name]]:
         requirement = Requirement(line)
         operators = {spec.operator for spec in requirement.specifier}
         assert operators == {"=="} or {">=", "<"} <= operators, f"setup.py: {line} needs a lower and an upper bound"
         name = canonicalize_name(requirement.name)
-        if line in install_requires or line in extras["test"]:
+        if line in install_requires or line in extras["test"] or line in extras["sweep"]:
             assert name in locked, f"{line} is not in {TEST_LOCK.name}"
         if name in locked:
             assert requirement.specifier.contains(Version(locked[name][0])), (

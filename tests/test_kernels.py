@@ -1,11 +1,13 @@
 """The fast kernels train the same model as the tutorial's compiled functions (within float rounding),
 and are checked against the model's own graph before each phase."""
 
+import numba
 import numpy
 import pytest
 
 from sda import SdA
 from sda.backend import floatX, pytensor
+from sda.engines import blas, kernel_steps
 from sda.engines.kernels import FinetuningRunner, KernelEngine, PretrainingRunner
 from sda.errors import UsageError
 from sda.model_io import param_arrays
@@ -222,3 +224,55 @@ def test_an_edited_layer_is_encoded_by_the_model_s_graph():
     rows = x.get_value()
     expected = inference.compiled_function(model, "check", model.sigmoid_layers[0].output)(rows)
     numpy.testing.assert_array_equal(inference.encode(model, rows, layer=0), expected)
+
+
+@numba.njit
+def unfused_da_steps(X, U, W, b, b_prime, keep, lr):
+    """The dA's batch-1 step as three passes over W (forward, reconstruction, update), as the graph computes it:
+    the reference of the fused kernel, with the same order of every sum."""
+    n_vis, n_hid = W.shape
+    costs = numpy.empty(len(X))
+    tx, h = numpy.empty(n_vis, W.dtype), numpy.empty(n_hid, W.dtype)
+    g, dh, dz = numpy.empty(n_hid, W.dtype), numpy.empty(n_hid, W.dtype), numpy.empty(n_vis, W.dtype)
+    for t in range(len(X)):
+        kernel_steps._corrupt(X[t], U[t], keep, tx)
+        kernel_steps._forward_columns(tx, W, b, h, 0, n_hid)
+        g[:] = 0.0
+        cost = 0.0
+        for i in range(n_vis):
+            term, d = kernel_steps._reconstruction_terms(b_prime[i] + blas.dot(W[i], h), X[t, i])
+            cost += term
+            dz[i] = d
+            d_i = dz[i]
+            for j in range(n_hid):
+                g[j] += d_i * W[i, j]
+        costs[t] = cost
+        for j in range(n_hid):
+            dh[j] = g[j] * h[j] * (1.0 - h[j])
+        for i in range(n_vis):
+            a, c = lr * tx[i], lr * dz[i]
+            for j in range(n_hid):
+                W[i, j] -= a * dh[j] + c * h[j]
+            b_prime[i] -= c
+        for j in range(n_hid):
+            b[j] -= lr * dh[j]
+    return costs
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_the_fused_da_kernel_gives_the_three_pass_step_s_bits(dtype):
+    rng = numpy.random.RandomState(0)
+    X = (rng.rand(120, 97) * (rng.rand(120, 97) < 0.3)).astype(dtype)
+    U = rng.rand(120, 97).astype(dtype)
+    keep, lr = numpy.dtype(dtype).type(0.8), numpy.dtype(dtype).type(0.1)
+    fused, unfused = [], []
+    for out, train in ((fused, lambda *p: numpy.concatenate([kernel_steps.da_train(X, U, 0, 50, 1, *p, keep, lr),
+                                                               kernel_steps.da_train(X, U[50:], 50, 120, 1, *p,
+                                                                                     keep, lr)])),
+                       (unfused, lambda *p: unfused_da_steps(X, U, *p, keep, lr))):
+        W = (numpy.random.RandomState(1).randn(97, 61) * 0.1).astype(dtype)
+        b, b_prime = numpy.zeros(61, dtype), numpy.zeros(97, dtype)
+        out.extend([train(W, b, b_prime), W, b, b_prime])
+    assert fused[0][-1] < fused[0][0]  # it trained
+    for name, a, c in zip(("costs", "W", "b", "b_prime"), fused, unfused):
+        numpy.testing.assert_array_equal(a, c, err_msg=name)

@@ -18,10 +18,13 @@ the very same as the compiled PyTensor functions would draw.
 
 Why these are fast at batch 1: the compiled PyTensor step copies ``W.T`` (a
 non-contiguous view) before every product and forms each weight gradient as a
-full temporary matrix; here each step makes three passes over each ``W``, with
-no temporaries, and skips the rows whose input is zero (most MNIST pixels, and
-every input the noise masked).  Other batch sizes use the products of
-:mod:`sda.engines.blas` (the weight updates in place, in one pass over ``W``).
+full temporary matrix; here a dA step makes two passes over ``W`` (the update
+pass also computes the next step's forward product), with no temporaries, and
+skips the rows whose input is zero (most MNIST pixels, and every input the noise
+masked).  Other batch sizes use the products of :mod:`sda.engines.blas` (the
+weight updates in place, in one pass over ``W``).  The kernels that take
+``role, n_threads, counters`` run on one thread or two (:mod:`sda.engines.threads`)
+with the same bits: each pass is split so that every sum keeps its order.
 
 The same bits on every CPU: the results depend on the program, not on the CPU
 it runs on (its vector width, FMA, AVX-512), nor on a BLAS or a libm that picks
@@ -45,13 +48,18 @@ import numpy as np
 from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic, overload
+from numba.typed import List
 
 from . import blas
 from .blas import dot, dot_wide
+from .threads import barrier
 
 # error_model="numpy": a diverging run gives inf/nan costs (caught by the loops), not ZeroDivisionError.
 # fastmath=False: see the module's docstring (the same bits on every CPU).
 njit = numba.njit(cache=True, fastmath=False, nogil=True, error_model="numpy")
+
+# the barrier counters of a call on one thread (barrier() returns at once)
+NO_PARTNER = np.zeros(0, np.int64)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -261,78 +269,169 @@ def _reconstruction_terms(s, x):
 
 
 @njit
-def _forward_rows(x, W, b, out):
-    """out = sigmoid(x @ W + b) for a vector x, skipping rows where x is 0."""
-    acc = b.copy()
-    for i in range(W.shape[0]):
-        xi = x[i]
-        if xi != 0.0:
-            for j in range(W.shape[1]):
-                acc[j] += xi * W[i, j]
-    for j in range(W.shape[1]):
-        out[j] = _sigmoid(acc[j])
-
-
-@njit
 def da_train(X, U, first, stop, batch_size, W, b, b_prime, keep, lr):
     """SGD on minibatches first..stop-1 of X (rows i*bs..(i+1)*bs); U holds one
     uniform per input of those minibatches, in order: an input is kept where
     its uniform is < ``keep`` (= 1 - corruption).  Returns each step's cost."""
     if batch_size == 1:
-        return _da_train_b1(X, U, first, stop, W, b, b_prime, keep, lr)
-    return _da_train_batch(X, U, first, stop, batch_size, W, b, b_prime, keep, lr)
+        return da_train_b1(X, U, first, stop, W, b, b_prime, keep, lr,
+                            *da_workspace(W.shape[0], W.shape[1], W.dtype), 0, 1, NO_PARTNER)
+    return da_train_batch(X, U, first, stop, batch_size, W, b, b_prime, keep, lr,
+                          *da_workspace_batch(batch_size, W.shape[0], W.shape[1], W.dtype), 0, 1, NO_PARTNER)
 
 
 @njit
-def _da_train_b1(X, U, first, stop, W, b, b_prime, keep, lr):
+def _corrupt(x, u, keep, tx):
+    """tx = x with the inputs whose uniform is not below ``keep`` set to 0 (the masking noise)."""
+    for i in range(x.shape[0]):
+        tx[i] = x[i] if u[i] < keep else 0.0
+
+
+@njit
+def da_workspace(n_vis, n_hid, dtype):
+    """The arrays the two threads of a batch-1 dA call share: g, h, dh, dz, the cost terms of the second
+    thread's rows, and the next step's pre-activation."""
+    return (np.empty(n_hid, dtype), np.empty(n_hid, dtype), np.empty(n_hid, dtype), np.empty(n_vis, dtype),
+            np.empty(n_vis, np.float64), np.empty(n_hid, dtype))
+
+
+#: the first thread's share of the rows of the reconstruction pass: it also accumulates W.T dz over them, the
+#: second only takes the dot products (then both accumulate the second share by columns)
+FIRST_THREAD_ROWS = 0.4
+
+
+@njit
+def _split(n, share, role, n_threads, align):
+    """The part ``[start, stop)`` of ``range(n)`` of thread ``role``: all of it for one thread; else the
+    first ``share`` (rounded to a multiple of ``align``) for role 0 and the rest for role 1."""
+    if n_threads == 1:
+        return 0, n
+    cut = min(n, int(n * share + align / 2) // align * align)
+    return (0, cut) if role == 0 else (cut, n)
+
+
+@njit
+def da_train_b1(X, U, first, stop, W, b, b_prime, keep, lr, g, h, dh, dz, terms, acc, role, n_threads,
+                 counters):
+    """Batch-1 dA steps on one thread or two (``role`` 0 or 1 of ``n_threads``), with the same bits.
+
+    Two passes over W per step, where the tutorial's graph takes three (forward, reconstruction, update): the
+    next step's corrupted input is known in advance, so each row of W, once updated, is used at once for the
+    next step's forward product.  The sums are the same, in the same order, as with a separate forward pass
+    (``tests/test_kernels.py`` compares the two bit for bit).  With two threads, the reconstruction pass is split
+    by rows (the first thread also accumulates ``g = W.T dz`` over its rows, then both continue that sum over
+    the other rows, each for half of the columns); the update-and-forward pass by columns."""
     n_vis, n_hid = W.shape
     costs = np.empty(stop - first, np.float64)
+    if stop <= first:
+        return costs
+    row_start, row_stop = _split(n_vis, FIRST_THREAD_ROWS, role, n_threads, 1)
+    col_start, col_stop = _split(n_hid, 0.5, role, n_threads, 16)  # 16 floats: whole cache lines
+    rest = row_stop if role == 0 else row_start  # the rows whose g terms both threads add by columns
+    if n_threads == 1:
+        rest = n_vis
+    meetings = 0
     tx = np.empty(n_vis, W.dtype)
-    h = np.empty(n_hid, W.dtype)
-    g = np.empty(n_hid, W.dtype)
-    dh = np.empty(n_hid, W.dtype)
-    dz = np.empty(n_vis, W.dtype)
+    tx_next = np.empty(n_vis, W.dtype)
+    _corrupt(X[first], U[0], keep, tx)
+    for j in range(col_start, col_stop):
+        acc[j] = b[j]
+    for i in range(n_vis):
+        xi = tx[i]
+        if xi != 0.0:
+            for j in range(col_start, col_stop):
+                acc[j] += xi * W[i, j]
+    for j in range(col_start, col_stop):
+        h[j] = _sigmoid(acc[j])
+    meetings += 1
+    barrier(counters, role, meetings)
     for t in range(first, stop):
         x = X[t]
-        u = U[t - first]
-        for i in range(n_vis):
-            tx[i] = x[i] if u[i] < keep else 0.0
-        _forward_rows(tx, W, b, h)
-        # one pass over W: reconstruction z_i = sigmoid(W[i].h + b'_i), dz = z - x, g = W.T dz
-        g[:] = 0.0
+        # reconstruction z_i = sigmoid(W[i].h + b'_i) and dz = z - x over this thread's rows; the first thread
+        # also accumulates g = W.T dz over them, in the same pass
         cost = 0.0
-        s_next = dot(W[0], h) if n_vis > 0 else W.dtype.type(0)
-        for i in range(n_vis):
+        accumulate = role == 0
+        if accumulate:
+            g[:] = 0.0
+        s_next = dot(W[row_start], h) if row_start < row_stop else W.dtype.type(0)
+        for i in range(row_start, row_stop):
             s = b_prime[i] + s_next
-            if i + 1 < n_vis:
+            if i + 1 < row_stop:
                 # the next row's dot product first: it does not depend on this row, so the CPU can overlap
                 # its chain of additions with this row's exp and update of g (same sums, sooner)
                 s_next = dot(W[i + 1], h)
             term, d = _reconstruction_terms(s, x[i])
-            cost += term
+            if accumulate:
+                cost += term
+            else:
+                terms[i] = term
             dz[i] = d
-            d_i = dz[i]  # rounded to W's dtype, as before; a local, so that LLVM need not reload it at every j
-            for j in range(n_hid):
+            d_i = dz[i]  # rounded to W's dtype; a local, so that LLVM need not reload it at every j
+            b_prime[i] -= lr * d_i
+            if accumulate:
+                for j in range(n_hid):
+                    g[j] += d_i * W[i, j]
+        meetings += 1
+        barrier(counters, role, meetings)
+        # g over the second thread's rows, continued in row order, by columns
+        for i in range(rest, n_vis):
+            d_i = dz[i]
+            for j in range(col_start, col_stop):
                 g[j] += d_i * W[i, j]
-        costs[t - first] = cost
-        for j in range(n_hid):
+        if role == 0:
+            for i in range(rest, n_vis):
+                cost += terms[i]
+            costs[t - first] = cost
+        for j in range(col_start, col_stop):
             dh[j] = g[j] * h[j] * (1.0 - h[j])
-        # one pass over W: W -= lr * (outer(tx, dh) + outer(dz, h))
+            b[j] -= lr * dh[j]
+        # W -= lr * (outer(tx, dh) + outer(dz, h)) by columns, and with each updated row the next step's
+        # pre-activation acc = b + tx_next @ W (rows where tx_next is 0 add nothing, as in _forward_columns)
+        last = t + 1 == stop
+        if last:
+            tx_next[:] = 0.0
+        else:
+            _corrupt(X[t + 1], U[t + 1 - first], keep, tx_next)
+        for j in range(col_start, col_stop):
+            acc[j] = b[j]
         for i in range(n_vis):
             a = lr * tx[i]
             c = lr * dz[i]
-            for j in range(n_hid):
-                W[i, j] -= a * dh[j] + c * h[j]
-            b_prime[i] -= c
-        for j in range(n_hid):
-            b[j] -= lr * dh[j]
+            xn = tx_next[i]
+            if xn != 0.0:
+                for j in range(col_start, col_stop):
+                    W[i, j] -= a * dh[j] + c * h[j]
+                    acc[j] += xn * W[i, j]
+            else:
+                for j in range(col_start, col_stop):
+                    W[i, j] -= a * dh[j] + c * h[j]
+        if not last:
+            for j in range(col_start, col_stop):
+                h[j] = _sigmoid(acc[j])
+            tx, tx_next = tx_next, tx
+        meetings += 1
+        barrier(counters, role, meetings)
     return costs
 
 
 @njit
-def _da_train_batch(X, U, first, stop, batch_size, W, b, b_prime, keep, lr):
+def da_workspace_batch(batch_size, n_vis, n_hid, dtype):
+    """The arrays the two threads of a batch > 1 dA call share: h, dz and the cost terms."""
+    return (np.empty((batch_size, n_hid), dtype), np.empty((batch_size, n_vis), dtype),
+            np.empty((batch_size, n_vis), np.float64))
+
+
+@njit
+def da_train_batch(X, U, first, stop, batch_size, W, b, b_prime, keep, lr, h, dz, terms, role, n_threads,
+                   counters):
+    """Batch > 1 dA steps on one thread or two (``role`` 0 or 1 of ``n_threads``), with the same bits: every
+    product is split by the columns of its result (each element is one sum, whoever computes it)."""
     n_vis, n_hid = W.shape
     costs = np.empty(stop - first, np.float64)
+    hid_start, hid_stop = _split(n_hid, 0.5, role, n_threads, 16)
+    vis_start, vis_stop = _split(n_vis, 0.5, role, n_threads, 1)
+    W_hid = W[:, hid_start:hid_stop]  # the columns this thread updates
+    meetings = 0
     for t in range(first, stop):
         x = X[t * batch_size:(t + 1) * batch_size]
         u = U[(t - first) * batch_size:(t - first + 1) * batch_size]
@@ -341,44 +440,66 @@ def _da_train_batch(X, U, first, stop, batch_size, W, b, b_prime, keep, lr):
         for r in range(m):
             for i in range(n_vis):
                 tx[r, i] = x[r, i] if u[r, i] < keep else 0.0
-        a = matmul(tx, W)
-        h = np.empty_like(a)
+        a = matmul(tx, W_hid)
         for r in range(m):
-            for j in range(n_hid):
-                h[r, j] = _sigmoid(a[r, j] + b[j])
-        s = matmul_t(h, W)
-        dz = np.empty_like(s)
-        cost = 0.0
+            for j in range(hid_start, hid_stop):
+                h[r, j] = _sigmoid(a[r, j - hid_start] + b[j])
+        meetings += 1
+        barrier(counters, role, meetings)
+        # the reconstruction's rows of W: this thread's inputs
+        s = matmul_t(h[:m], W[vis_start:vis_stop])
         for r in range(m):
-            for i in range(n_vis):
-                term, d = _reconstruction_terms(s[r, i] + b_prime[i], x[r, i])
-                cost += term
+            for i in range(vis_start, vis_stop):
+                term, d = _reconstruction_terms(s[r, i - vis_start] + b_prime[i], x[r, i])
+                terms[r, i] = term
                 dz[r, i] = d / m
-        costs[t - first] = cost / m
-        dh = matmul(dz, W)
+        meetings += 1
+        barrier(counters, role, meetings)  # dz whole, and W read by both before either updates it
+        if role == 0:
+            cost = 0.0
+            for r in range(m):
+                for i in range(n_vis):
+                    cost += terms[r, i]
+            costs[t - first] = cost / m
+        dh = matmul(dz[:m], W_hid)
         for r in range(m):
-            for j in range(n_hid):
-                dh[r, j] *= h[r, j] * (1.0 - h[r, j])
-        b -= lr * dh.sum(axis=0)
+            for j in range(hid_start, hid_stop):
+                dh[r, j - hid_start] *= h[r, j] * (1.0 - h[r, j])
+        b[hid_start:hid_stop] -= lr * dh.sum(axis=0)
         # W -= lr * (tx.T @ dh + dz.T @ h), both terms accumulated in place (dh, dz use the old W)
-        gemm_accumulate(-lr, tx, dh, W)
-        gemm_accumulate(-lr, dz, h, W)
-        b_prime -= lr * dz.sum(axis=0)
+        gemm_accumulate(-lr, tx, dh, W_hid)
+        gemm_accumulate(-lr, dz[:m], h[:m, hid_start:hid_stop], W_hid)
+        b_prime[vis_start:vis_stop] -= lr * dz[:m, vis_start:vis_stop].sum(axis=0)
+        meetings += 1
+        barrier(counters, role, meetings)  # W whole before the next step reads its rows
     return costs
 
 
 @njit
-def _backprop_rows(a_in, delta, W, b, lr, d_in):
-    """One pass over W: d_in = (W @ delta) * a_in(1-a_in) (old W), then W -= lr*outer(a_in, delta)."""
-    for i in range(W.shape[0]):
+def _backprop_rows(a_in, delta, W, lr, d_in, start, stop):
+    """One pass over rows start..stop-1 of W: d_in = (W @ delta) * a_in(1-a_in) (old W), then
+    W -= lr*outer(a_in, delta).  Each row on its own: the threads split them."""
+    for i in range(start, stop):
         s = dot_wide(W[i], delta)  # summed in float64, as before
         d_in[i] = s * a_in[i] * (1.0 - a_in[i])
         c = lr * a_in[i]
         if c != 0.0:
             for j in range(W.shape[1]):
                 W[i, j] -= c * delta[j]
-    for j in range(W.shape[1]):
-        b[j] -= lr * delta[j]
+
+
+@njit
+def _forward_columns(x, W, b, out, start, stop):
+    """out[j] = sigmoid(b[j] + sum_i x[i] W[i, j]) for the columns start..stop-1, summed in the order of i
+    (rows where x is 0 add nothing); the threads split the columns."""
+    acc = b[start:stop].copy()
+    for i in range(W.shape[0]):
+        xi = x[i]
+        if xi != 0.0:
+            for j in range(start, stop):
+                acc[j - start] += xi * W[i, j]
+    for j in range(start, stop):
+        out[j] = _sigmoid(acc[j - start])
 
 
 @njit
@@ -386,102 +507,169 @@ def mlp_train(X, Y, first, stop, batch_size, Ws, bs, W_out, b_out, lr):
     """Finetuning SGD on minibatches first..stop-1; ``Ws``, ``bs`` are typed
     lists of the sigmoid layers' parameters.  Returns each step's cost."""
     if batch_size == 1:
-        return _mlp_train_b1(X, Y, first, stop, Ws, bs, W_out, b_out, lr)
-    return _mlp_train_batch(X, Y, first, stop, batch_size, Ws, bs, W_out, b_out, lr)
+        acts, deltas, p = mlp_workspace(Ws, W_out)
+        return mlp_train_b1(X, Y, first, stop, Ws, bs, W_out, b_out, lr, acts, deltas, p, 0, 1, NO_PARTNER)
+    return mlp_train_batch(X, Y, first, stop, batch_size, Ws, bs, W_out, b_out, lr,
+                           *mlp_workspace_batch(batch_size, Ws, W_out), 0, 1, NO_PARTNER)
 
 
 @njit
-def _mlp_train_b1(X, Y, first, stop, Ws, bs, W_out, b_out, lr):
+def mlp_workspace(Ws, W_out):
+    """The arrays the two threads of a batch-1 finetuning call share: each layer's output and delta, and the
+    softmax layer's output."""
+    acts, deltas = List(), List()
+    for W in Ws:
+        acts.append(np.empty(W.shape[1], W.dtype))
+        deltas.append(np.empty(W.shape[1], W.dtype))
+    return acts, deltas, np.empty(W_out.shape[1], W_out.dtype)
+
+
+@njit
+def mlp_train_b1(X, Y, first, stop, Ws, bs, W_out, b_out, lr, acts, deltas, p, role, n_threads, counters):
+    """Batch-1 finetuning steps on one thread or two (``role`` 0 or 1 of ``n_threads``), with the same bits:
+    the forward products split by columns, the backward passes (one per layer: the delta below with the old
+    weights, then the update) by rows, the softmax layer on the first thread."""
     n_layers = len(Ws)
     costs = np.empty(stop - first, np.float64)
-    acts = [np.empty(W.shape[1], W.dtype) for W in Ws]
-    deltas = [np.empty(W.shape[1], W.dtype) for W in Ws]
     n_out = W_out.shape[1]
-    p = np.empty(n_out, W_out.dtype)
+    meetings = 0
     for t in range(first, stop):
         x = X[t]
-        _forward_rows(x, Ws[0], bs[0], acts[0])
-        for k in range(1, n_layers):
-            _forward_rows(acts[k - 1], Ws[k], bs[k], acts[k])
+        inputs = x
+        for k in range(n_layers):
+            start, end = _split(Ws[k].shape[1], 0.5, role, n_threads, 16)
+            _forward_columns(inputs, Ws[k], bs[k], acts[k], start, end)
+            meetings += 1
+            barrier(counters, role, meetings)
+            inputs = acts[k]
         top = acts[n_layers - 1]
-        logits = b_out.copy()
-        for i in range(W_out.shape[0]):
-            a = top[i]
+        if role == 0:
+            logits = b_out.copy()
+            for i in range(W_out.shape[0]):
+                a = top[i]
+                for j in range(n_out):
+                    logits[j] += a * W_out[i, j]
+            mx = logits.max()
+            tot = 0.0
             for j in range(n_out):
-                logits[j] += a * W_out[i, j]
-        mx = logits.max()
-        tot = 0.0
-        for j in range(n_out):
-            p[j] = exp(logits[j] - mx)
-            tot += p[j]
-        y = Y[t]
-        costs[t - first] = -(logits[y] - mx - log(tot))
-        for j in range(n_out):
-            p[j] /= tot
-        p[y] -= 1.0
-        # output layer: the top hidden layer's delta with the old W_out, then the update
-        _backprop_rows(top, p, W_out, b_out, lr, deltas[n_layers - 1])
-        for k in range(n_layers - 1, 0, -1):
-            _backprop_rows(acts[k - 1], deltas[k], Ws[k], bs[k], lr, deltas[k - 1])
+                p[j] = exp(logits[j] - mx)
+                tot += p[j]
+            y = Y[t]
+            costs[t - first] = -(logits[y] - mx - log(tot))
+            for j in range(n_out):
+                p[j] /= tot
+            p[y] -= 1.0
+        meetings += 1
+        barrier(counters, role, meetings)
+        # output layer: the top hidden layer's delta with the old W_out, then the update; then each hidden layer
+        delta = p
+        for k in range(n_layers, 0, -1):
+            W = W_out if k == n_layers else Ws[k]
+            b = b_out if k == n_layers else bs[k]
+            start, end = _split(W.shape[0], 0.5, role, n_threads, 1)
+            _backprop_rows(acts[k - 1], delta, W, lr, deltas[k - 1], start, end)
+            if role == 0:
+                for j in range(W.shape[1]):
+                    b[j] -= lr * delta[j]
+            meetings += 1
+            barrier(counters, role, meetings)
+            delta = deltas[k - 1]
         # first layer: update only the rows whose input is non-zero
         W0 = Ws[0]
         d0 = deltas[0]
-        for i in range(W0.shape[0]):
+        start, end = _split(W0.shape[0], 0.5, role, n_threads, 1)
+        for i in range(start, end):
             c = lr * x[i]
             if c != 0.0:
                 for j in range(W0.shape[1]):
                     W0[i, j] -= c * d0[j]
-        b0 = bs[0]
-        for j in range(b0.shape[0]):
-            b0[j] -= lr * d0[j]
+        if role == 0:
+            b0 = bs[0]
+            for j in range(b0.shape[0]):
+                b0[j] -= lr * d0[j]
+        meetings += 1
+        barrier(counters, role, meetings)
     return costs
 
 
 @njit
-def _mlp_train_batch(X, Y, first, stop, batch_size, Ws, bs, W_out, b_out, lr):
+def mlp_workspace_batch(batch_size, Ws, W_out):
+    """The arrays the two threads of a batch > 1 finetuning call share: each hidden layer's outputs and deltas,
+    and the softmax layer's delta."""
+    acts, deltas = List(), List()
+    for W in Ws:
+        acts.append(np.empty((batch_size, W.shape[1]), W.dtype))
+        deltas.append(np.empty((batch_size, W.shape[1]), W.dtype))
+    return acts, deltas, np.empty((batch_size, W_out.shape[1]), W_out.dtype)
+
+
+@njit
+def mlp_train_batch(X, Y, first, stop, batch_size, Ws, bs, W_out, b_out, lr, acts, deltas, delta_out, role,
+                    n_threads, counters):
+    """Batch > 1 finetuning steps on one thread or two (``role`` 0 or 1 of ``n_threads``), with the same bits:
+    the forward products and the updates split by the columns of W, the backward products by its rows, the
+    softmax layer on the first thread."""
     n_layers = len(Ws)
     costs = np.empty(stop - first, np.float64)
+    meetings = 0
     for t in range(first, stop):
         x = np.ascontiguousarray(X[t * batch_size:(t + 1) * batch_size])
         y = Y[t * batch_size:(t + 1) * batch_size]
         m = x.shape[0]
-        acts = [x]
+        inputs = x
         for k in range(n_layers):
-            s = matmul(acts[k], Ws[k])
+            start, end = _split(Ws[k].shape[1], 0.5, role, n_threads, 16)
+            s = matmul(inputs, Ws[k][:, start:end])
+            out = acts[k]
             for r in range(m):
-                for j in range(s.shape[1]):
-                    s[r, j] = _sigmoid(s[r, j] + bs[k][j])
-            acts.append(s)
-        delta = matmul(acts[n_layers], W_out)
-        cost = 0.0
-        for r in range(m):
-            for j in range(delta.shape[1]):
-                delta[r, j] += b_out[j]
-            mx = delta[r].max()
-            tot = 0.0
-            for j in range(delta.shape[1]):
-                delta[r, j] = exp(delta[r, j] - mx)
-                tot += delta[r, j]
-            cost -= log(delta[r, y[r]] / tot)
-            # d(mean NLL)/d(logits) = (p - onehot(y)) / m
-            for j in range(delta.shape[1]):
-                delta[r, j] = delta[r, j] / tot / m
-            delta[r, y[r]] -= 1.0 / m
-        costs[t - first] = cost / m
+                for j in range(start, end):
+                    out[r, j] = _sigmoid(s[r, j - start] + bs[k][j])
+            meetings += 1
+            barrier(counters, role, meetings)
+            inputs = acts[k][:m]
+        if role == 0:
+            delta = matmul(inputs, W_out)
+            cost = 0.0
+            for r in range(m):
+                for j in range(delta.shape[1]):
+                    delta[r, j] += b_out[j]
+                mx = delta[r].max()
+                tot = 0.0
+                for j in range(delta.shape[1]):
+                    delta[r, j] = exp(delta[r, j] - mx)
+                    tot += delta[r, j]
+                cost -= log(delta[r, y[r]] / tot)
+                # d(mean NLL)/d(logits) = (p - onehot(y)) / m
+                for j in range(delta.shape[1]):
+                    delta[r, j] = delta[r, j] / tot / m
+                delta[r, y[r]] -= 1.0 / m
+            costs[t - first] = cost / m
+            delta_out[:m] = delta
+        meetings += 1
+        barrier(counters, role, meetings)
+        delta = delta_out[:m]
         for L in range(n_layers, -1, -1):
-            # layer L's weights take acts[L] in; L == n_layers is the logistic layer
+            # layer L's weights take layer L-1's outputs (the data for L == 0) in; L == n_layers is the softmax
             W = W_out if L == n_layers else Ws[L]
             b = b_out if L == n_layers else bs[L]
-            d_in = delta
+            a_in = x if L == 0 else acts[L - 1][:m]
             if L > 0:
-                # backpropagate with the weights before their update
-                d_in = matmul_t(delta, W)
-                a = acts[L]
+                # backpropagate with the weights before their update: this thread's rows of W
+                start, end = _split(W.shape[0], 0.5, role, n_threads, 1)
+                d_part = matmul_t(delta, W[start:end])
+                d_in = deltas[L - 1]
                 for r in range(m):
-                    for j in range(d_in.shape[1]):
-                        d_in[r, j] *= a[r, j] * (1.0 - a[r, j])
-            _update_layer(acts[L], delta, W, b, lr)
-            delta = d_in
+                    for i in range(start, end):
+                        d_in[r, i] = d_part[r, i - start] * (a_in[r, i] * (1.0 - a_in[r, i]))
+                meetings += 1
+                barrier(counters, role, meetings)  # W read by both before either updates it
+            start, end = _split(W.shape[1], 0.5, role, n_threads, 16)
+            if start < end:
+                _update_layer(a_in, delta[:, start:end], W[:, start:end], b[start:end], lr)
+            if L > 0:
+                delta = deltas[L - 1][:m]
+        meetings += 1
+        barrier(counters, role, meetings)  # W whole before the next step reads it
     return costs
 
 

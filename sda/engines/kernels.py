@@ -31,6 +31,7 @@ import numpy
 from ..errors import UsageError, UserError
 from . import register
 from .compiled import CompiledEngine, finetuning_step, pretraining_step
+from .threads import ThreadChooser, by_rows, requested_threads
 
 # minibatches per kernel call: long enough to make the call's cost negligible,
 # short enough that a stop request (Ctrl-C) is answered within a fraction of a second
@@ -75,6 +76,7 @@ class PretrainingRunner:
         self.keep = dtype.type(1) - dtype.type(corruption_level)
         self.learning_rate = dtype.type(learning_rate)
         self.inputs = None
+        self.threads = ThreadChooser()
 
     def layer_inputs(self):
         """The layer's inputs for the whole training set: the data, or the output
@@ -85,7 +87,7 @@ class PretrainingRunner:
                 from . import kernel_steps
 
                 # the same bits on every CPU (PyTensor's compiled encode goes through OpenBLAS)
-                x = kernel_steps.encode(x, *typed_params(self.model.sigmoid_layers[:self.layer]))
+                x = by_rows(kernel_steps.encode, x, *typed_params(self.model.sigmoid_layers[:self.layer]))
             self.inputs = x
         return self.inputs
 
@@ -98,10 +100,14 @@ class PretrainingRunner:
         # the same draws, in the same order, as the compiled function's uniform(size=(batch, n_in))
         noise = _value(self.dA.noise_rng).uniform(0.0, 1.0, size=((stop - first) * self.batch_size,
                                                                   inputs.shape[1])).astype(W.dtype)
+        parameters = (W, _value(self.dA.b), _value(self.dA.b_prime), self.keep, self.learning_rate)
         if self.batch_size == 1:
-            noise = noise.reshape(stop - first, inputs.shape[1])
-        return kernel_steps.da_train(inputs, noise, first, stop, self.batch_size, W, _value(self.dA.b),
-                                     _value(self.dA.b_prime), self.keep, self.learning_rate)
+            return self.threads.run(kernel_steps.da_train_b1, inputs, noise.reshape(stop - first, inputs.shape[1]),
+                                    first, stop, *parameters, *kernel_steps.da_workspace(*W.shape, W.dtype),
+                                    minibatches=stop - first)
+        return self.threads.run(kernel_steps.da_train_batch, inputs, noise, first, stop, self.batch_size,
+                                *parameters, *kernel_steps.da_workspace_batch(self.batch_size, *W.shape, W.dtype),
+                                minibatches=stop - first)
 
 
 class FinetuningRunner:
@@ -114,6 +120,7 @@ class FinetuningRunner:
         self.model, (self.train_set_x, self.train_set_y) = model, train_set
         self.batch_size, self.chunk = batch_size, chunk
         self.rate = learning_rate
+        self.threads = ThreadChooser()
 
     @property
     def learning_rate(self):
@@ -125,9 +132,15 @@ class FinetuningRunner:
 
         stop = min(stop, first + self.chunk)
         Ws, bs = typed_params(self.model.sigmoid_layers)
-        return kernel_steps.mlp_train(_value(self.train_set_x), _value(self.train_set_y), first, stop,
-                                      self.batch_size, Ws, bs, _value(self.model.logLayer.W),
-                                      _value(self.model.logLayer.b), self.learning_rate)
+        W_out, b_out = _value(self.model.logLayer.W), _value(self.model.logLayer.b)
+        data = (_value(self.train_set_x), _value(self.train_set_y), first, stop)
+        parameters = (Ws, bs, W_out, b_out, self.learning_rate)
+        if self.batch_size == 1:
+            return self.threads.run(kernel_steps.mlp_train_b1, *data, *parameters,
+                                    *kernel_steps.mlp_workspace(Ws, W_out), minibatches=stop - first)
+        return self.threads.run(kernel_steps.mlp_train_batch, *data, self.batch_size, *parameters,
+                                *kernel_steps.mlp_workspace_batch(self.batch_size, Ws, W_out),
+                                minibatches=stop - first)
 
 
 class ErrorScorer:
@@ -141,8 +154,8 @@ class ErrorScorer:
         from . import kernel_steps
 
         Ws, bs = typed_params(self.model.sigmoid_layers)
-        return kernel_steps.class_probabilities(numpy.ascontiguousarray(x), Ws, bs, _value(self.model.logLayer.W),
-                                                _value(self.model.logLayer.b))
+        return by_rows(kernel_steps.class_probabilities, numpy.ascontiguousarray(x), Ws, bs,
+                       _value(self.model.logLayer.W), _value(self.model.logLayer.b))
 
     def __call__(self):
         x, y, size = _value(self.set_x), _value(self.set_y), self.batch_size
@@ -230,6 +243,7 @@ class KernelEngine:
 
     def __init__(self, strict=True):
         self.strict = strict
+        requested_threads()  # a bad SDA_THREADS is refused before the run starts
         self.fallbacks = []  # the phases the compiled engine trained instead
         self.fallback = CompiledEngine()
 

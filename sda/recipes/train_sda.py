@@ -13,7 +13,8 @@ from ..run import ResumableRun, log_time
 from .metadata import numbers_settings, run_metadata
 
 
-def run_sda(config, script="train_sda.py", resume_command=None, stop_after_minibatches=None, dA_class=None):
+def run_sda(config, script="train_sda.py", resume_command=None, stop_after_minibatches=None, dA_class=None,
+            on_validation=None):
     """Pretrain layer by layer, finetune with early stopping, report (the tutorial's ``test_SdA``).
 
     Writes ``results.json``, ``model.npz`` (best-validation parameters) and
@@ -26,6 +27,10 @@ def run_sda(config, script="train_sda.py", resume_command=None, stop_after_minib
     :param dA_class: the class of the layers' dAs (default: the tutorial's
         :class:`~sda.tutorial.dA.dA`); a subclass with another cost is trained
         by the compiled engine whenever the kernels do not compute it
+    :param on_validation: called as ``on_validation(state)`` after each
+        finetuning validation, once its checkpoint is written, with the
+        :class:`~sda.training.EarlyStoppingState` (``state.history[-1]`` is this
+        validation); a sweep reports the validation error to Ray Tune here
     """
     config.validate()
     from ..backend import device
@@ -37,10 +42,10 @@ def run_sda(config, script="train_sda.py", resume_command=None, stop_after_minib
                       resume=config.resume, checkpoint_every=config.checkpoint_every, resume_command=resume_command,
                       stop_after_minibatches=stop_after_minibatches, results=("results.json", "model.npz"),
                       overwrite=config.overwrite) as run:
-        return _train_sda(run, config, engine, script, dA_class)
+        return _train_sda(run, config, engine, script, dA_class, on_validation)
 
 
-def _train_sda(run, config, engine, script, dA_class):
+def _train_sda(run, config, engine, script, dA_class, on_validation):
     from ..backend import floatX, pytensor
     from ..data import load_data
     from ..minibatches import n_batches
@@ -99,12 +104,19 @@ def _train_sda(run, config, engine, script, dA_class):
     train = engine.finetuning_runner(sda, train_set, config.batch_size, finetune_lr, stop, log)
     validate_model = engine.error_scorer(sda, *datasets[1], config.eval_batch_size, log)
     test_model = engine.error_scorer(sda, *datasets[2], config.eval_batch_size, log)
+
+    def after_validation(state):
+        run.checkpoint()  # first, so that whoever hears of this validation can count on its checkpoint
+        # the last epoch that early stopping cuts short ends without a validation
+        if on_validation is not None and state.history and state.history[-1]["epoch"] == state.epoch:
+            on_validation(state)
+
     log("... finetuning the model")
     finetuning_clock.start()
     finetune_sda(train, validate_model, test_model, n_train_batches, config.training_epochs,
                  config.finetune_lr, log, state=finetuning, learning_rate_decay=config.finetune_lr_decay,
                  set_learning_rate=lambda rate: finetune_lr.set_value(numpy.asarray(rate, dtype=floatX)),
-                 after_validation=lambda state: run.checkpoint(), on_new_best=lambda state: best.keep(),
+                 after_validation=after_validation, on_new_best=lambda state: best.keep(),
                  stop=stop, bars=bars)
     finetuning_clock.stop()
 
