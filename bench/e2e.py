@@ -117,8 +117,11 @@ class Ours:
         command = [self.python, self.script, "--no-progress", "--dataset", dataset, "--output-dir", output,
                    *setting_flags(settings)]
         record, _ = timed_run(command, env, workdir, self.name)
-        with open(os.path.join(output, "results.json")) as f:
-            results = json.load(f)
+        try:
+            with open(os.path.join(output, "results.json")) as f:
+                results = json.load(f)
+        except (OSError, ValueError) as e:
+            raise RunFailed(f"{self.name} finished without a readable results.json ({e})") from None
         if results.get("floatX", floatx) != floatx:
             raise RunFailed(f"{self.name} ran in {results['floatX']}, not {floatx}: check PYTENSOR_FLAGS")
         return {**record, **{k: results.get(k) for k in (
@@ -133,8 +136,8 @@ class Torch:
 
     name = "torch"
 
-    def __init__(self, python, cache_layer_inputs):
-        self.python, self.cache_layer_inputs = python, cache_layer_inputs
+    def __init__(self, python, cache_layer_inputs, threads=None):
+        self.python, self.cache_layer_inputs, self.threads = python, cache_layer_inputs, threads
         self.version = None
 
     def available(self):
@@ -149,9 +152,13 @@ class Torch:
 
     def run(self, settings, dataset, floatx, workdir):
         command = [self.python, os.path.join(HERE, "torch_sda.py"), "--dataset", dataset, "--floatx", floatx,
-                   *setting_flags(settings), *(["--cache-layer-inputs"] if self.cache_layer_inputs else [])]
+                   *setting_flags(settings), *(["--cache-layer-inputs"] if self.cache_layer_inputs else []),
+                   *(["--threads", str(self.threads)] if self.threads else [])]
         record, stdout = timed_run(command, dict(os.environ), workdir, self.name)
-        results = json.loads(stdout.strip().splitlines()[-1])
+        try:
+            results = json.loads(stdout.strip().splitlines()[-1])
+        except (IndexError, ValueError):
+            raise RunFailed(f"{self.name} finished without its JSON line on stdout") from None
         return {**record, **{k: results.get(k) for k in (
             "pretraining_minutes", "finetuning_minutes", "best_validation_error_percent", "test_error_percent",
             "finetune_epochs", "floatX", "threads", "cache_layer_inputs")},
@@ -278,6 +285,10 @@ def parser():
     p.add_argument("--baseline-checkout", help="time this checkout's train_sda.py as the other side, not torch")
     p.add_argument("--cache-layer-inputs", action="store_true",
                    help="torch_sda.py computes the lower layers once per layer, as ours does")
+    p.add_argument("--torch-threads", type=int, default=None,
+                   help="torch.set_num_threads of torch_sda.py (default: the CPUs it may use, as bench/torch_steps.py "
+                        "is run; 1 shows how much of a ratio measured under load is PyTorch's threads waiting "
+                        "for each other)")
     p.add_argument("--python", default=sys.executable, help="the interpreter of ours (default: this one)")
     p.add_argument("--torch-python", default=sys.executable, help="the interpreter of torch_sda.py")
     p.add_argument("--no-warm-up", dest="warm_up", action="store_false", help="no untimed tiny run first")
@@ -288,7 +299,7 @@ def parser():
 
 
 def check(a):
-    for flag in ("batch_size", "n_train", "pairs"):
+    for flag in ("batch_size", "n_train", "pairs", "torch_threads"):
         if getattr(a, flag) is not None and getattr(a, flag) < 1:
             raise BadInput(f"--{flag.replace('_', '-')} must be at least 1, got {getattr(a, flag)}")
     for flag in ("pretraining_epochs", "training_epochs"):
@@ -315,7 +326,7 @@ def sides_for(a):
         return [ours], None
     if a.baseline_checkout:
         return [ours, Ours(a.baseline_checkout, a.python, name="baseline")], None
-    torch = Torch(a.torch_python, a.cache_layer_inputs)
+    torch = Torch(a.torch_python, a.cache_layer_inputs, a.torch_threads)
     if torch.available() is None:
         log(f"torch: {a.torch_python} cannot import torch; timing ours only")
         return [ours], None
