@@ -20,6 +20,8 @@ Variants (``VARIANTS``: name -> builder; add a fast path by adding a builder):
 * ``torch``           eager PyTorch (2 threads, ``bench/torch_steps.py --serve`` in a child process: this
                       interpreter if it imports torch, else --torch-python; skipped when neither has torch).
 
+Whole runs (process start to exit, against a plain eager-PyTorch script of the same work): ``bench/e2e.py``.
+
 Data: real MNIST's training images if --data points at them (default: /work/shared/data/mnist or $SDA_DATA),
 else random images with MNIST's shape and sparsity.  Each figure is the median over --repeats runs of --steps
 steps, after a warm-up (compilation excluded).  Variants, PyTorch included, are timed round-robin, repeat by
