@@ -327,6 +327,8 @@ def da_train_b1(X, U, first, stop, W, b, b_prime, keep, lr, g, h, dh, dz, terms,
         return costs
     row_start, row_stop = _split(n_vis, FIRST_THREAD_ROWS, role, n_threads, 1)
     col_start, col_stop = _split(n_hid, 0.5, role, n_threads, 16)  # 16 floats: whole cache lines
+    # unsigned loop bounds: Numba then indexes without the check for negative indices, and LLVM vectorises
+    cols_from, cols_to = np.uint64(col_start), np.uint64(col_stop)
     rest = row_stop if role == 0 else row_start  # the rows whose g terms both threads add by columns
     if n_threads == 1:
         rest = n_vis
@@ -334,14 +336,14 @@ def da_train_b1(X, U, first, stop, W, b, b_prime, keep, lr, g, h, dh, dz, terms,
     tx = np.empty(n_vis, W.dtype)
     tx_next = np.empty(n_vis, W.dtype)
     _corrupt(X[first], U[0], keep, tx)
-    for j in range(col_start, col_stop):
+    for j in range(cols_from, cols_to):
         acc[j] = b[j]
     for i in range(n_vis):
         xi = tx[i]
         if xi != 0.0:
-            for j in range(col_start, col_stop):
+            for j in range(cols_from, cols_to):
                 acc[j] += xi * W[i, j]
-    for j in range(col_start, col_stop):
+    for j in range(cols_from, cols_to):
         h[j] = _sigmoid(acc[j])
     meetings += 1
     barrier(counters, role, meetings)
@@ -376,13 +378,13 @@ def da_train_b1(X, U, first, stop, W, b, b_prime, keep, lr, g, h, dh, dz, terms,
         # g over the second thread's rows, continued in row order, by columns
         for i in range(rest, n_vis):
             d_i = dz[i]
-            for j in range(col_start, col_stop):
+            for j in range(cols_from, cols_to):
                 g[j] += d_i * W[i, j]
         if role == 0:
             for i in range(rest, n_vis):
                 cost += terms[i]
             costs[t - first] = cost
-        for j in range(col_start, col_stop):
+        for j in range(cols_from, cols_to):
             dh[j] = g[j] * h[j] * (1.0 - h[j])
             b[j] -= lr * dh[j]
         # W -= lr * (outer(tx, dh) + outer(dz, h)) by columns, and with each updated row the next step's
@@ -392,21 +394,21 @@ def da_train_b1(X, U, first, stop, W, b, b_prime, keep, lr, g, h, dh, dz, terms,
             tx_next[:] = 0.0
         else:
             _corrupt(X[t + 1], U[t + 1 - first], keep, tx_next)
-        for j in range(col_start, col_stop):
+        for j in range(cols_from, cols_to):
             acc[j] = b[j]
         for i in range(n_vis):
             a = lr * tx[i]
             c = lr * dz[i]
             xn = tx_next[i]
             if xn != 0.0:
-                for j in range(col_start, col_stop):
+                for j in range(cols_from, cols_to):
                     W[i, j] -= a * dh[j] + c * h[j]
                     acc[j] += xn * W[i, j]
             else:
-                for j in range(col_start, col_stop):
+                for j in range(cols_from, cols_to):
                     W[i, j] -= a * dh[j] + c * h[j]
         if not last:
-            for j in range(col_start, col_stop):
+            for j in range(cols_from, cols_to):
                 h[j] = _sigmoid(acc[j])
             tx, tx_next = tx_next, tx
         meetings += 1
@@ -493,13 +495,15 @@ def _forward_columns(x, W, b, out, start, stop):
     """out[j] = sigmoid(b[j] + sum_i x[i] W[i, j]) for the columns start..stop-1, summed in the order of i
     (rows where x is 0 add nothing); the threads split the columns."""
     acc = b[start:stop].copy()
+    # unsigned loop bounds: Numba then indexes without the check for negative indices, and LLVM vectorises
+    first, last = np.uint64(start), np.uint64(stop)
     for i in range(W.shape[0]):
         xi = x[i]
         if xi != 0.0:
-            for j in range(start, stop):
-                acc[j - start] += xi * W[i, j]
-    for j in range(start, stop):
-        out[j] = _sigmoid(acc[j - start])
+            for j in range(first, last):
+                acc[j - first] += xi * W[i, j]
+    for j in range(first, last):
+        out[j] = _sigmoid(acc[j - first])
 
 
 @njit
