@@ -185,6 +185,26 @@ def test_dot_sums_in_its_documented_order(dtype):
         assert got_wide == _documented_dot(x, y, numpy.float64), n
 
 
+@numba.njit
+def _dot_cut(x, y, cut):
+    state = blas.dot_states(1, x)
+    blas.dot_head(x[:cut], y[:cut], cut, state[0])
+    return blas.dot_tail(x[cut:], y[cut:], 0, state[0])
+
+
+@pytest.mark.parametrize("dtype", [numpy.float32, numpy.float64])
+def test_a_dot_product_cut_in_two_has_the_same_bits(dtype):
+    """dot_head over the first ``cut`` terms (one thread's columns) and dot_tail over the rest (the other's)
+    give dot()'s bits at every cut dot_group() allows, as the two-thread kernels require."""
+    rng = numpy.random.RandomState(8)
+    group = 4 * (16 if dtype == numpy.float32 else 8)
+    for n in [0, 5, group, group + 3, 200, 784, 1000]:
+        x, y = rng.randn(n).astype(dtype), rng.randn(n).astype(dtype)
+        whole = _dot_both(x, y)[0]
+        for cut in range(0, n + 1, group):
+            assert _dot_cut(x, y, cut) == whole, (n, cut)
+
+
 def test_float32_products_are_sequential_fused_sums():
     """product(A, W)[r, j] = fma(A[r, k-1], W[k-1, j], ... fma(A[r, 0], W[0, j], +0)): checked against exact
     rational arithmetic, rounded to float32 at every step."""

@@ -22,7 +22,7 @@ def da_run(n_threads, dtype, n_vis, n_hid, batch_size=1, calls=((0, 4), (4, 10))
         if batch_size == 1:
             first, stop = 10 * first, 10 * stop
             costs.append(threads.run_roles(kernel_steps.da_train_b1, n_threads, X, U[first:], first, stop,
-                                           *parameters, *kernel_steps.da_workspace(n_vis, n_hid, W.dtype)))
+                                           *parameters, *kernel_steps.da_workspace(n_vis, W.dtype)))
         else:
             costs.append(threads.run_roles(kernel_steps.da_train_batch, n_threads, X, U[first * batch_size:],
                                            first, stop, batch_size, *parameters,

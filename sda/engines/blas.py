@@ -150,15 +150,24 @@ def _reduce_lanes(builder, vector):
     return builder.extract_element(vector, ir.Constant(i32, 0))
 
 
-def _make_dot(wide, vectors):
+def _make_dot(wide, vectors, part="whole"):
     """dot(x, y) with ``vectors`` vectors of ``lanes`` partial sums: x and y are cut into chunks of ``lanes``
     terms, the last one padded with zero terms; chunk c goes to vector c % vectors, lane by lane, in order;
-    then the vectors are added pairwise ((v0 + v1) + (v2 + v3)) and the lanes by the tree of _reduce_lanes."""
-    @intrinsic
-    def dot_intrinsic(typingctx, x, y):
+    then the vectors are added pairwise ((v0 + v1) + (v2 + v3)) and the lanes by the tree of _reduce_lanes.
+
+    ``part`` cuts one dot product in two, with the same sums, for two threads that each own a block of columns:
+    ``"head"`` is ``(x, y, stop, state)``, the partial sums over the terms ``[0, stop)`` (a multiple of
+    ``vectors * lanes``) stored into ``state`` (``vectors * lanes`` elements of the sums' dtype, which says
+    whether they are wide); ``"tail"`` is ``(x, y, start, state)``, which continues them over ``[start, len(x))``
+    and returns the dot product."""
+    def typer(x, y, *cut):
         if not (_float_array(x, 1) and _float_array(y, 1) and x.dtype == y.dtype):
             return None
-        total_type = types.float64 if wide else x.dtype
+        if part != "whole":
+            if not (isinstance(cut[0], types.Integer) and _float_array(cut[1], 1)
+                    and cut[1].dtype in (x.dtype, types.float64)):
+                return None
+        total_type = cut[1].dtype if part != "whole" else types.float64 if wide else x.dtype
 
         def codegen(context, builder, signature, args):
             xs = context.make_array(signature.args[0])(context, builder, args[0])
@@ -170,20 +179,34 @@ def _make_dot(wide, vectors):
             align = context.get_abi_sizeof(element)
             lanes_ = vector_type.count
             partials = [cgutils.alloca_once_value(builder, ir.Constant(total_vector, None)) for _ in range(vectors)]
+            begin = ir.Constant(n.type, 0)
+            if part != "whole":
+                bound = context.cast(builder, args[2], signature.args[2], types.intp)
+                state = context.make_array(signature.args[3])(context, builder, args[3]).data
+            if part == "tail":
+                begin = bound
+                for v, partial in enumerate(partials):
+                    builder.store(_load_vector(builder, state, ir.Constant(n.type, v * lanes_), total_vector,
+                                               context.get_abi_sizeof(total_element)), partial)
 
             def add_chunk(partial, vx, vy):
                 product = builder.fmul(vx, vy)
-                if wide and element != total_element:
+                if element != total_element:
                     product = builder.fpext(product, total_vector)
                 builder.store(builder.fadd(builder.load(partial), product), partial)
 
             group = ir.Constant(n.type, lanes_ * vectors)
-            grouped = builder.mul(builder.udiv(n, group), group)
-            with cgutils.for_range_slice(builder, ir.Constant(n.type, 0), grouped, group) as (j, _):
+            grouped = bound if part == "head" else builder.mul(builder.udiv(n, group), group)
+            with cgutils.for_range_slice(builder, begin, grouped, group) as (j, _):
                 for v, partial in enumerate(partials):
                     jv = builder.add(j, ir.Constant(n.type, v * lanes_))
                     add_chunk(partial, _load_vector(builder, xs.data, jv, vector_type, align),
                               _load_vector(builder, ys.data, jv, vector_type, align))
+            if part == "head":
+                for v, partial in enumerate(partials):
+                    _store_vector(builder, builder.load(partial), state, ir.Constant(n.type, v * lanes_),
+                                  context.get_abi_sizeof(total_element))
+                return context.get_dummy_value()
             # the chunks left (fewer than ``vectors``), the last one zero-padded, into vectors 0, 1, ...
             for v, partial in enumerate(partials):
                 start = builder.add(grouped, ir.Constant(n.type, v * lanes_))
@@ -193,22 +216,37 @@ def _make_dot(wide, vectors):
                               _load_vector(builder, ys.data, start, vector_type, align))
                 with builder.if_then(builder.and_(builder.icmp_signed(">", left, ir.Constant(n.type, 0)),
                                                   builder.icmp_signed("<", left, ir.Constant(n.type, lanes_)))):
-                    padded_x = cgutils.alloca_once_value(builder, ir.Constant(vector_type, None))
-                    padded_y = cgutils.alloca_once_value(builder, ir.Constant(vector_type, None))
-                    builder.store(ir.Constant(vector_type, None), padded_x)
-                    builder.store(ir.Constant(vector_type, None), padded_y)
-                    px = builder.bitcast(padded_x, element.as_pointer())
-                    py = builder.bitcast(padded_y, element.as_pointer())
-                    with cgutils.for_range(builder, left) as loop:
-                        src = builder.add(start, loop.index)
-                        builder.store(builder.load(builder.gep(xs.data, [src])), builder.gep(px, [loop.index]))
-                        builder.store(builder.load(builder.gep(ys.data, [src])), builder.gep(py, [loop.index]))
-                    add_chunk(partial, builder.load(padded_x), builder.load(padded_y))
+                    # lanes past the end read as zero: a masked load (one instruction with AVX), the same
+                    # vector as copying the terms left into a zeroed one
+                    i32 = ir.IntType(32)
+                    lane = ir.Constant(ir.VectorType(n.type, lanes_), list(range(lanes_)))
+                    mask = builder.icmp_signed("<", lane, _splat(builder, left, lane.type))
+                    zero = ir.Constant(vector_type, None)
+                    masked_load = cgutils.get_or_insert_function(
+                        builder.module, ir.FunctionType(vector_type, [vector_type.as_pointer(), i32, mask.type,
+                                                                      vector_type]),
+                        f"llvm.masked.load.v{lanes_}{'f32' if element == ir.FloatType() else 'f64'}.p0")
+
+                    def load_left(data):
+                        pointer = builder.bitcast(builder.gep(data, [start]), vector_type.as_pointer())
+                        return builder.call(masked_load, [pointer, ir.Constant(i32, align), mask, zero])
+
+                    add_chunk(partial, load_left(xs.data), load_left(ys.data))
             sums = [builder.load(p) for p in partials]
             while len(sums) > 1:
                 sums = [builder.fadd(sums[v], sums[v + 1]) for v in range(0, len(sums), 2)]
             return _reduce_lanes(builder, sums[0])
-        return total_type(x, y), codegen
+        signature_type = types.void if part == "head" else total_type
+        return signature_type(x, y, *cut), codegen
+
+    if part == "whole":
+        @intrinsic
+        def dot_intrinsic(typingctx, x, y):
+            return typer(x, y)
+    else:
+        @intrinsic
+        def dot_intrinsic(typingctx, x, y, bound, state):
+            return typer(x, y, bound, state)
     return dot_intrinsic
 
 
@@ -222,6 +260,8 @@ def arithmetic():
             "float32_fma": FUSED_FLOAT32}
 _dot = _make_dot(False, DOT_VECTORS)
 _dot_wide = _make_dot(True, DOT_VECTORS)
+_dot_head = _make_dot(None, DOT_VECTORS, "head")
+_dot_tail = _make_dot(None, DOT_VECTORS, "tail")
 
 
 @numba.njit(inline="always")
@@ -249,6 +289,34 @@ def dot_wide(x, y):
     """``x @ y`` with each product rounded in the arrays' dtype and summed in float64, in the same order."""
     _check_vectors(x, y)
     return _dot_wide(x, y)
+
+
+@numba.njit(inline="always")
+def dot_head(x, y, stop, state):
+    """The partial sums of ``dot(x, y)`` over the terms ``[0, stop)`` (``stop`` a multiple of :func:`dot_group`)
+    into ``state`` (:func:`dot_state`): the first thread's part of a dot product cut in two."""
+    _check_vectors(x, y)
+    _dot_head(x, y, stop, state)
+
+
+@numba.njit(inline="always")
+def dot_tail(x, y, start, state):
+    """``dot(x, y)`` (``dot_wide`` for a float64 ``state`` of float32 vectors) from the partial sums in ``state``
+    of the terms before ``start`` (:func:`dot_head`): the same bits as the whole dot product."""
+    _check_vectors(x, y)
+    return _dot_tail(x, y, start, state)
+
+
+@numba.njit(inline="always")
+def dot_group(x):
+    """The multiple of terms at which :func:`dot_head` may stop, for vectors of the dtype of ``x``."""
+    return DOT_VECTORS * lanes(x)
+
+
+@numba.njit(inline="always")
+def dot_states(rows, x):
+    """Room for the partial sums of ``rows`` dot products of vectors of the dtype of ``x``, as :func:`dot`."""
+    return np.zeros((rows, DOT_VECTORS * lanes(x)), x.dtype)
 
 
 def _make_panel(rows, chunks, skip, add):

@@ -52,7 +52,7 @@ from numba.typed import List
 
 from . import blas
 from .blas import dot, dot_wide
-from .threads import barrier
+from .threads import barrier, publish, wait_for
 
 # error_model="numpy": a diverging run gives inf/nan costs (caught by the loops), not ZeroDivisionError.
 # fastmath=False: see the module's docstring (the same bits on every CPU).
@@ -275,7 +275,7 @@ def da_train(X, U, first, stop, batch_size, W, b, b_prime, keep, lr):
     its uniform is < ``keep`` (= 1 - corruption).  Returns each step's cost."""
     if batch_size == 1:
         return da_train_b1(X, U, first, stop, W, b, b_prime, keep, lr,
-                            *da_workspace(W.shape[0], W.shape[1], W.dtype), 0, 1, NO_PARTNER)
+                            *da_workspace(W.shape[0], W.dtype), 0, 1, NO_PARTNER)
     return da_train_batch(X, U, first, stop, batch_size, W, b, b_prime, keep, lr,
                           *da_workspace_batch(batch_size, W.shape[0], W.shape[1], W.dtype), 0, 1, NO_PARTNER)
 
@@ -288,132 +288,166 @@ def _corrupt(x, u, keep, tx):
 
 
 @njit
-def da_workspace(n_vis, n_hid, dtype):
-    """The arrays the two threads of a batch-1 dA call share: g, h, dh, dz, the cost terms of the second
-    thread's rows, and the next step's pre-activation."""
-    return (np.empty(n_hid, dtype), np.empty(n_hid, dtype), np.empty(n_hid, dtype), np.empty(n_vis, dtype),
-            np.empty(n_vis, np.float64), np.empty(n_hid, dtype))
+def da_workspace(n_vis, dtype):
+    """The arrays the two threads of a batch-1 dA call share: dz, the second thread's cost terms, and the first
+    thread's partial sums of each reconstruction."""
+    return np.empty(n_vis, dtype), np.empty(n_vis, np.float64), blas.dot_states(n_vis, np.empty(0, dtype))
 
 
-#: the first thread's share of the rows of the reconstruction pass: it also accumulates W.T dz over them, the
-#: second only takes the dot products (then both accumulate the second share by columns)
-FIRST_THREAD_ROWS = 0.4
+#: the first thread's share of the hidden units of a batch-1 dA step: the second also computes the
+#: reconstruction's exps and logs
+FIRST_THREAD_COLUMNS = 0.6
+
+#: rows per block of a pipelined pass: the second thread starts on a block when the first has finished it
+ROW_BLOCK = 16
 
 
 @njit
 def _split(n, share, role, n_threads, align):
     """The part ``[start, stop)`` of ``range(n)`` of thread ``role``: all of it for one thread; else the
-    first ``share`` (rounded to a multiple of ``align``) for role 0 and the rest for role 1."""
+    first ``share`` (rounded to a multiple of ``align``, at most n) for role 0 and the rest for role 1."""
     if n_threads == 1:
         return 0, n
-    cut = min(n, int(n * share + align / 2) // align * align)
+    cut = min(n // align * align, int(n * share + align / 2) // align * align)
     return (0, cut) if role == 0 else (cut, n)
 
 
 @njit
-def da_train_b1(X, U, first, stop, W, b, b_prime, keep, lr, g, h, dh, dz, terms, acc, role, n_threads,
-                 counters):
+def da_train_b1(X, U, first, stop, W, b, b_prime, keep, lr, dz, terms, states, role, n_threads, counters):
     """Batch-1 dA steps on one thread or two (``role`` 0 or 1 of ``n_threads``), with the same bits.
 
     Two passes over W per step, where the tutorial's graph takes three (forward, reconstruction, update): the
     next step's corrupted input is known in advance, so each row of W, once updated, is used at once for the
     next step's forward product.  The sums are the same, in the same order, as with a separate forward pass
-    (``tests/test_kernels.py`` compares the two bit for bit).  With two threads, the reconstruction pass is split
-    by rows (the first thread also accumulates ``g = W.T dz`` over its rows, then both continue that sum over
-    the other rows, each for half of the columns); the update-and-forward pass by columns."""
+    (``tests/test_kernels.py`` compares the two bit for bit).
+
+    With two threads each owns half of the hidden units: a private copy of its columns of W (and of b, h, g)
+    for the whole call, so that no cache line is written by both cores (columns split within each row of W
+    would share lines at the cut, and the cores' prefetchers would pull in each other's lines besides), and
+    so that its half stays in its core's cache from step to step (a 784 x 1000 float32 W is 3 MB; this
+    machine's cores have 2 MB of L2 each).  Only the reconstruction's dot products W[i].h need both halves: the first
+    thread sums its half of each (:func:`sda.engines.blas.dot_head`), block by block of rows, and the second
+    finishes them (``dot_tail``: the same sums) one block behind and computes dz; each accumulates
+    ``g = W.T dz`` over its own columns."""
     n_vis, n_hid = W.shape
     costs = np.empty(stop - first, np.float64)
     if stop <= first:
         return costs
-    row_start, row_stop = _split(n_vis, FIRST_THREAD_ROWS, role, n_threads, 1)
-    col_start, col_stop = _split(n_hid, 0.5, role, n_threads, 16)  # 16 floats: whole cache lines
-    # unsigned loop bounds: Numba then indexes without the check for negative indices, and LLVM vectorises
-    cols_from, cols_to = np.uint64(col_start), np.uint64(col_stop)
-    rest = row_stop if role == 0 else row_start  # the rows whose g terms both threads add by columns
+    col_start, col_stop = _split(n_hid, FIRST_THREAD_COLUMNS, role, n_threads, blas.dot_group(W))
     if n_threads == 1:
-        rest = n_vis
-    meetings = 0
+        W_own, b_own = W, b
+    else:
+        W_own, b_own = np.ascontiguousarray(W[:, col_start:col_stop]), b[col_start:col_stop].copy()
+    n_own = col_stop - col_start
+    h, g = np.empty(n_own, W.dtype), np.empty(n_own, W.dtype)
+    dh, acc = np.empty(n_own, W.dtype), np.empty(n_own, W.dtype)
+    blocks = (n_vis + ROW_BLOCK - 1) // ROW_BLOCK
+    published = 0
     tx = np.empty(n_vis, W.dtype)
     tx_next = np.empty(n_vis, W.dtype)
     _corrupt(X[first], U[0], keep, tx)
-    for j in range(cols_from, cols_to):
-        acc[j] = b[j]
+    acc[:] = b_own
     for i in range(n_vis):
         xi = tx[i]
         if xi != 0.0:
-            for j in range(cols_from, cols_to):
-                acc[j] += xi * W[i, j]
-    for j in range(cols_from, cols_to):
+            for j in range(n_own):
+                acc[j] += xi * W_own[i, j]
+    for j in range(n_own):
         h[j] = _sigmoid(acc[j])
-    meetings += 1
-    barrier(counters, role, meetings)
     for t in range(first, stop):
         x = X[t]
-        # reconstruction z_i = sigmoid(W[i].h + b'_i) and dz = z - x over this thread's rows; the first thread
-        # also accumulates g = W.T dz over them, in the same pass
+        # the reconstruction z_i = sigmoid(W[i].h + b'_i), dz = z - x, and g = W.T dz
         cost = 0.0
-        accumulate = role == 0
-        if accumulate:
-            g[:] = 0.0
-        s_next = dot(W[row_start], h) if row_start < row_stop else W.dtype.type(0)
-        for i in range(row_start, row_stop):
-            s = b_prime[i] + s_next
-            if i + 1 < row_stop:
-                # the next row's dot product first: it does not depend on this row, so the CPU can overlap
-                # its chain of additions with this row's exp and update of g (same sums, sooner)
-                s_next = dot(W[i + 1], h)
-            term, d = _reconstruction_terms(s, x[i])
-            if accumulate:
+        g[:] = 0.0
+        if n_threads == 1:
+            s_next = dot(W[0], h)
+            for i in range(n_vis):
+                s = b_prime[i] + s_next
+                if i + 1 < n_vis:
+                    # the next row's dot product first: it does not depend on this row, so the CPU can overlap
+                    # its chain of additions with this row's exp and update of g (same sums, sooner)
+                    s_next = dot(W[i + 1], h)
+                term, d = _reconstruction_terms(s, x[i])
                 cost += term
-            else:
-                terms[i] = term
-            dz[i] = d
-            d_i = dz[i]  # rounded to W's dtype; a local, so that LLVM need not reload it at every j
-            b_prime[i] -= lr * d_i
-            if accumulate:
+                dz[i] = d
+                d_i = dz[i]  # rounded to W's dtype; a local, so that LLVM need not reload it at every j
+                b_prime[i] -= lr * d_i
                 for j in range(n_hid):
                     g[j] += d_i * W[i, j]
-        meetings += 1
-        barrier(counters, role, meetings)
-        # g over the second thread's rows, continued in row order, by columns
-        for i in range(rest, n_vis):
-            d_i = dz[i]
-            for j in range(cols_from, cols_to):
-                g[j] += d_i * W[i, j]
-        if role == 0:
-            for i in range(rest, n_vis):
-                cost += terms[i]
             costs[t - first] = cost
-        for j in range(cols_from, cols_to):
+        elif role == 0:
+            for block in range(blocks):
+                for i in range(block * ROW_BLOCK, min(n_vis, (block + 1) * ROW_BLOCK)):
+                    blas.dot_head(W_own[i], h, n_own, states[i])
+                publish(counters, 0, published + block + 1)
+            for block in range(blocks):
+                wait_for(counters, 1, published + block + 1)
+                for i in range(block * ROW_BLOCK, min(n_vis, (block + 1) * ROW_BLOCK)):
+                    cost += terms[i]
+                    d_i = dz[i]
+                    for j in range(n_own):
+                        g[j] += d_i * W_own[i, j]
+            costs[t - first] = cost
+        else:
+            for block in range(blocks):
+                wait_for(counters, 0, published + block + 1)
+                block_stop = min(n_vis, (block + 1) * ROW_BLOCK)
+                s_next = blas.dot_tail(W_own[block * ROW_BLOCK], h, 0, states[block * ROW_BLOCK])
+                for i in range(block * ROW_BLOCK, block_stop):
+                    s = b_prime[i] + s_next
+                    if i + 1 < block_stop:  # the next dot product first, as on one thread
+                        s_next = blas.dot_tail(W_own[i + 1], h, 0, states[i + 1])
+                    term, d = _reconstruction_terms(s, x[i])
+                    terms[i] = term
+                    dz[i] = d
+                    d_i = dz[i]
+                    b_prime[i] -= lr * d_i
+                    for j in range(n_own):
+                        g[j] += d_i * W_own[i, j]
+                publish(counters, 1, published + block + 1)
+        published += blocks
+        for j in range(n_own):
             dh[j] = g[j] * h[j] * (1.0 - h[j])
-            b[j] -= lr * dh[j]
-        # W -= lr * (outer(tx, dh) + outer(dz, h)) by columns, and with each updated row the next step's
-        # pre-activation acc = b + tx_next @ W (rows where tx_next is 0 add nothing, as in _forward_columns)
+            b_own[j] -= lr * dh[j]
+        # W -= lr * (outer(tx, dh) + outer(dz, h)), and with each updated row the next step's pre-activation
+        # acc = b + tx_next @ W (rows where tx_next is 0 add nothing, as in _forward_columns)
         last = t + 1 == stop
         if last:
             tx_next[:] = 0.0
         else:
             _corrupt(X[t + 1], U[t + 1 - first], keep, tx_next)
-        for j in range(cols_from, cols_to):
-            acc[j] = b[j]
+        acc[:] = b_own
         for i in range(n_vis):
             a = lr * tx[i]
             c = lr * dz[i]
             xn = tx_next[i]
             if xn != 0.0:
-                for j in range(cols_from, cols_to):
-                    W[i, j] -= a * dh[j] + c * h[j]
-                    acc[j] += xn * W[i, j]
+                for j in range(n_own):
+                    W_own[i, j] -= a * dh[j] + c * h[j]
+                    acc[j] += xn * W_own[i, j]
             else:
-                for j in range(cols_from, cols_to):
-                    W[i, j] -= a * dh[j] + c * h[j]
+                for j in range(n_own):
+                    W_own[i, j] -= a * dh[j] + c * h[j]
         if not last:
-            for j in range(cols_from, cols_to):
+            for j in range(n_own):
                 h[j] = _sigmoid(acc[j])
             tx, tx_next = tx_next, tx
-        meetings += 1
-        barrier(counters, role, meetings)
+    if n_threads == 2:
+        _copy_columns(W_own, b_own, W, b, col_start)
+    # the second thread's dz, terms and b' of a step are written only after the first has published its
+    # partial sums of that step, so neither waits at the end of a step; both finish before the call returns
+    barrier(counters, role, published + 1)
     return costs
+
+
+@njit
+def _copy_columns(W_own, b_own, W, b, start):
+    """W[:, start:start + n] = W_own and b[start:start + n] = b_own: a thread's columns back into the model."""
+    for i in range(W_own.shape[0]):
+        for j in range(W_own.shape[1]):
+            W[i, start + j] = W_own[i, j]
+    for j in range(b_own.shape[0]):
+        b[start + j] = b_own[j]
 
 
 @njit

@@ -103,7 +103,7 @@ class PretrainingRunner:
         parameters = (W, _value(self.dA.b), _value(self.dA.b_prime), self.keep, self.learning_rate)
         if self.batch_size == 1:
             return self.threads.run(kernel_steps.da_train_b1, inputs, noise.reshape(stop - first, inputs.shape[1]),
-                                    first, stop, *parameters, *kernel_steps.da_workspace(*W.shape, W.dtype),
+                                    first, stop, *parameters, *kernel_steps.da_workspace(W.shape[0], W.dtype),
                                     minibatches=stop - first)
         return self.threads.run(kernel_steps.da_train_batch, inputs, noise, first, stop, self.batch_size,
                                 *parameters, *kernel_steps.da_workspace_batch(self.batch_size, *W.shape, W.dtype),

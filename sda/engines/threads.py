@@ -5,9 +5,10 @@ fast when each takes half of it.  The kernels that use two threads split every p
 its order (a product is split by the columns of its result, a row-wise pass by rows): one thread or two give
 the same bits (``tests/test_threads.py``).
 
-The two threads meet at a *barrier* after each pass: a counter per thread, each on its own cache line, stored
-with release and read with acquire ordering (LLVM atomics, so that the compiler keeps the spin loop's loads
-and the CPU orders the passes' writes before the counter).  A waiting thread spins with ``pause`` and yields
+Each thread *publishes* how far it has got in a counter of its own (on its own cache line, stored with release
+and read with acquire ordering: LLVM atomics, so that the compiler keeps the spin loop's loads and the CPU
+orders the work's writes before the counter); the other *waits for* a count, after a pass (a *barrier*: both
+publish, both wait) or after each block of rows (a pipeline: one thread's partial sums, the other's rest).  A waiting thread spins with ``pause`` and yields
 its core after a while, so that a descheduled partner is not waited for at full speed.
 
 Whether the second thread pays depends on the machine's load at the time: :class:`ThreadChooser` times the
@@ -68,20 +69,33 @@ def _pause(typingctx):
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def barrier(counters, role, count):
-    """Thread ``role`` (0 or 1) has finished its part up to barrier number ``count`` (1, 2, ... in order) and
-    waits until the other thread has too.  With one thread (``counters`` of length 0) it returns at once."""
+def publish(counters, role, count):
+    """Thread ``role`` has finished its work up to number ``count`` (its counter only grows).  With one thread
+    (``counters`` of length 0) it does nothing."""
+    if counters.shape[0] != 0:
+        _store_release(counters, role * STRIDE, count)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def wait_for(counters, role, count):
+    """Wait until thread ``role`` has published ``count``: everything it wrote before is then visible here."""
     if counters.shape[0] == 0:
         return
-    _store_release(counters, role * STRIDE, count)
-    other = (1 - role) * STRIDE
     spins = 0
-    while _load_acquire(counters, other) < count:
+    while _load_acquire(counters, role * STRIDE) < count:
         _pause()
         spins += 1
         if spins == 4096:  # about 100 microseconds: the partner is not running, let it have a core
             _sched_yield()
             spins = 0
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def barrier(counters, role, count):
+    """Thread ``role`` (0 or 1) has finished its part up to number ``count`` and waits until the other thread
+    has too.  With one thread it returns at once."""
+    publish(counters, role, count)
+    wait_for(counters, 1 - role, count)
 
 
 def new_counters(n_threads):
