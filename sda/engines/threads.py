@@ -1,9 +1,12 @@
 """Two threads inside one kernel call, and how many to use.
 
-A batch-1 step is bound by moving each weight matrix (3-4 MB) through the cache; two cores move it twice as
-fast when each takes half of it.  The kernels that use two threads split every pass so that each sum keeps
-its order (a product is split by the columns of its result, a row-wise pass by rows): one thread or two give
-the same bits (``tests/test_threads.py``).
+A batch-1 step is bound by moving each weight matrix (3-4 MB) through the cache; two cores move it faster
+when each keeps its own part of it in its own cache (the batch-1 dA kernel gives each thread a private copy of
+its columns: two cores writing the columns of one row-major matrix slowed each other down more than they
+shared the work, docs/performance.md §8).  The kernels that use two threads split every pass so that each sum
+keeps its order (a product is split by the columns of its result, a row-wise pass by rows, a dot product across
+both threads' columns is summed in two parts that continue the same partial sums): one thread or two give the
+same bits (``tests/test_threads.py``).
 
 Each thread *publishes* how far it has got in a counter of its own (on its own cache line, stored with release
 and read with acquire ordering: LLVM atomics, so that the compiler keeps the spin loop's loads and the CPU
