@@ -71,9 +71,10 @@ def test_skipping_zeros_gives_the_same_bits(dtype):
     numpy.testing.assert_array_equal(gathered, panels)
 
 
-def test_kernels_cached_with_another_blas_py_are_forgotten(tmp_path, monkeypatch):
-    # Numba keys the kernels' cache on kernel_steps.py only; they inline blas.py's products, so a changed blas.py
-    # must flush it
+def test_kernels_cached_with_other_helpers_are_forgotten(tmp_path, monkeypatch):
+    # Numba keys the kernels' cache on kernel_steps.py only; they inline blas.py's products and threads.py's
+    # barriers, so a change to either must flush it
+    assert {module.__name__ for module in kernels.INLINED_HELPERS} == {"sda.engines.blas", "sda.engines.threads"}
     flushed = []
     cached = [kernel for kernel in vars(kernels).values()
               if isinstance(kernel, numba.core.registry.CPUDispatcher) and hasattr(kernel._cache, "_cache_path")]
@@ -81,10 +82,10 @@ def test_kernels_cached_with_another_blas_py_are_forgotten(tmp_path, monkeypatch
     for kernel in cached:
         monkeypatch.setattr(kernel._cache, "_cache_path", str(tmp_path))
         monkeypatch.setattr(kernel._cache, "flush", lambda kernel=kernel: flushed.append(kernel))
-    assert kernels.forget_kernels_built_with_another_blas("binding 1") is True  # no digest yet
+    assert kernels.forget_kernels_built_with_other_helpers("binding 1") is True  # no digest yet
     assert len(flushed) == len(cached)
-    assert kernels.forget_kernels_built_with_another_blas("binding 1") is False
+    assert kernels.forget_kernels_built_with_other_helpers("binding 1") is False
     assert len(flushed) == len(cached)
-    assert kernels.forget_kernels_built_with_another_blas("binding 2") is True
+    assert kernels.forget_kernels_built_with_other_helpers("binding 2") is True
     assert len(flushed) == 2 * len(cached)
-    assert (tmp_path / "kernels.blas-digest").read_text().strip() == "binding 2"
+    assert (tmp_path / "kernels.helpers-digest").read_text().strip() == "binding 2"

@@ -50,7 +50,7 @@ from numba import types
 from numba.extending import intrinsic, overload
 from numba.typed import List
 
-from . import blas
+from . import blas, threads
 from .blas import dot, dot_wide
 from .threads import barrier, publish, wait_for
 
@@ -759,23 +759,30 @@ def class_probabilities(X, Ws, bs, W_out, b_out):
     return p
 
 
-def forget_kernels_built_with_another_blas(digest=None):
-    """Flush the kernels' on-disk cache when ``sda/engines/blas.py`` changed since they were cached.
+#: the modules whose code the kernels inline (their products, barriers and waits)
+INLINED_HELPERS = (blas, threads)
+
+
+def forget_kernels_built_with_other_helpers(digest=None):
+    """Flush the kernels' on-disk cache when a module in ``INLINED_HELPERS`` changed since they were cached.
 
     Numba keys a cached kernel on the file that defines it (this one) only, but
-    the kernels inline code from ``sda/engines/blas.py`` (its products): after an edit or
-    an update of that file alone (an editable install pulling a fix, say) Numba
-    would load kernels that still carry the old code.  A digest of ``blas.py``
-    kept beside the cache tells.  Returns True if the cache was flushed."""
+    the kernels inline code from ``sda/engines/blas.py`` (its products) and ``sda/engines/threads.py`` (the
+    barriers): after an edit or an update of one of those files alone (an editable install pulling a fix, say)
+    Numba would load kernels that still carry the old code.  A digest of those files kept beside the cache
+    tells.  Returns True if the cache was flushed."""
     if digest is None:
-        with open(blas.__file__, "rb") as f:
-            digest = hashlib.sha256(f.read()).hexdigest()
+        digest = hashlib.sha256()
+        for module in INLINED_HELPERS:
+            with open(module.__file__, "rb") as f:
+                digest.update(f.read())
+        digest = digest.hexdigest()
     kernels = [value for value in globals().values()
                if isinstance(value, numba.core.registry.CPUDispatcher) and value._cache is not None
                and hasattr(value._cache, "_cache_path")]
     if not kernels:
         return False
-    stamp = os.path.join(kernels[0]._cache._cache_path, "kernels.blas-digest")
+    stamp = os.path.join(kernels[0]._cache._cache_path, "kernels.helpers-digest")
     try:
         with open(stamp) as f:
             if f.read().strip() == digest:
@@ -792,4 +799,4 @@ def forget_kernels_built_with_another_blas(digest=None):
     return True
 
 
-forget_kernels_built_with_another_blas()
+forget_kernels_built_with_other_helpers()
