@@ -18,7 +18,7 @@ import zipfile
 import numpy
 
 from .errors import UsageError, UserError
-from .files import atomic_write
+from .files import atomic_write, remove_stale_temporaries
 
 CHECKPOINT_NAME = "checkpoint.npz"
 OLD_CHECKPOINT_NAME = "checkpoint.pkl"  # written by sda 1.0 (a pickle)
@@ -155,6 +155,8 @@ class Checkpointer:
         return True
 
     def remove(self):
-        """The run finished: its results replace the checkpoint."""
+        """The run finished: its results replace the checkpoint (and the partial checkpoints of a run killed
+        while writing one)."""
         if self.exists():
             os.unlink(self.path)
+        remove_stale_temporaries(self.path)

@@ -52,6 +52,16 @@ def atomic_write(path, mode="wb"):
         raise
 
 
+def remove_stale_temporaries(path):
+    """Remove the temporary files :func:`atomic_write` left beside ``path`` when a process writing it was killed
+    (SIGKILL, power loss: no ``finally`` ran).  Only for a path no other process is writing."""
+    directory, name = os.path.split(os.path.abspath(path))
+    with contextlib.suppress(OSError):
+        for entry in os.listdir(directory):
+            if entry.startswith("." + name + ".") and entry.endswith(".tmp"):
+                _remove_quietly(os.path.join(directory, entry))
+
+
 def _remove_quietly(path):
     with contextlib.suppress(OSError):
         os.unlink(path)

@@ -243,6 +243,20 @@ def test_checkpoint_every_n(tmp_path):
     assert written == [False, False, True, False, False, True, False]
 
 
+def test_a_finished_run_removes_the_partial_checkpoints_of_a_killed_writer(tmp_path):
+    # a SIGKILL while a checkpoint is written leaves atomic_write's temporary file; the run that resumes and
+    # finishes removes it with the checkpoint, and nothing else
+    checkpointer = Checkpointer(str(tmp_path), "sda", {})
+    checkpointer.save({"i": 1}, "fp")
+    stale = tmp_path / f".{CHECKPOINT_NAME}.k1ll3d.tmp"
+    stale.write_bytes(b"half a checkpoint")
+    kept = [tmp_path / "results.json", tmp_path / ".model.npz.abc.tmp"]
+    for path in kept:
+        path.write_text("{}")
+    checkpointer.remove()
+    assert sorted(os.listdir(tmp_path)) == sorted(path.name for path in kept)
+
+
 def test_resume_refuses_other_settings_that_determine_the_numbers(learnable_mnist, tmp_path, monkeypatch):
     out = tmp_path / "run"
     with pytest.raises(RunInterrupted):
