@@ -658,10 +658,10 @@ def mlp_train_batch(X, Y, first, stop, batch_size, Ws, bs, W_out, b_out, lr, act
         for k in range(n_layers):
             start, end = _split(Ws[k].shape[1], 0.5, role, n_threads, 16)
             s = matmul(inputs, Ws[k][:, start:end])
-            out = acts[k]
+            out, b = acts[k], bs[k]  # out of the loop: each typed-list lookup costs a reference count
             for r in range(m):
                 for j in range(start, end):
-                    out[r, j] = _sigmoid(s[r, j - start] + bs[k][j])
+                    out[r, j] = _sigmoid(s[r, j - start] + b[j])
             meetings += 1
             barrier(counters, role, meetings)
             inputs = acts[k][:m]
