@@ -53,6 +53,25 @@ def test_products_read_row_slices_and_leave_the_rest_alone():
     numpy.testing.assert_array_equal(big_W[:10], before[:10])
 
 
+@numba.njit
+def _one_product_at_a_time(A, W):
+    out = numpy.empty((A.shape[0], W.shape[0]), W.dtype)
+    for r in range(A.shape[0]):
+        for i in range(W.shape[0]):
+            blas._dots_1x1(A, r, W, i, out)
+    return out
+
+
+@pytest.mark.parametrize("dtype", [numpy.float32, numpy.float64])
+@pytest.mark.parametrize("m, n_out", [(20, 1000), (7, 6), (4, 4), (3, 9), (1, 1)])
+def test_product_t_blocks_do_not_change_the_bits(dtype, m, n_out):
+    # product_t sums 4 rows of A by 4 rows of W at once, and the rows left over one by one: each element must
+    # have the bits of its sum computed alone
+    rng = numpy.random.RandomState(m + n_out)
+    A, W = rng.randn(m, 37).astype(dtype), rng.randn(n_out, 37).astype(dtype)
+    numpy.testing.assert_array_equal(blas.product_t(A, W), _one_product_at_a_time(A, W))
+
+
 @pytest.mark.parametrize("dtype", [numpy.float32, numpy.float64])
 def test_skipping_zeros_gives_the_same_bits(dtype):
     # mostly-zero inputs take other code paths, which leave their zeros out: the same sums, the same bits
