@@ -9,10 +9,12 @@ listed without numbers and cannot be selected.
 
 import csv
 import io
+import json
 import math
 import os
 from dataclasses import dataclass, field
 
+from ..errors import UsageError
 from ..files import atomic_write
 from .space import format_value
 
@@ -62,6 +64,56 @@ class Row:
     @property
     def label(self):
         return " ".join(f"{name}={format_value(value)}" for name, value in self.varied) or "base configuration"
+
+
+#: what a results.json's configuration holds beside the training itself: where and how a run was started
+RUN_PLACEMENT = frozenset({"seed", "output_dir", "dataset", "resume", "progress", "overwrite", "checkpoint_every"})
+
+
+def _flag(key):
+    return key.replace("_", "-")
+
+
+def _hashable(value):
+    return tuple(value) if isinstance(value, list) else value
+
+
+def outcome_of_results(results):
+    """The :class:`Outcome` of a finished run, from its ``results.json``."""
+    return Outcome(results["config"]["seed"], "finished", results["best_validation_error_percent"],
+                   results["test_error_percent"], results["pretraining_minutes"] + results["finetuning_minutes"],
+                   [(h["epoch"], 100.0 * h["validation_error"]) for h in results["validation_history"]])
+
+
+def rows_of_runs(folders):
+    """One :class:`Row` per configuration among the finished runs in ``folders`` (each holding the
+    ``results.json`` of a train_sda.py run, made by hand or by a sweep): runs that differ only in their seed
+    (and in where they were written) share a row; the varied flags are those whose values differ between
+    rows, ``floatX`` (from THEANO_FLAGS) and the number of training examples among them."""
+    runs = []
+    for folder in folders:
+        path = os.path.join(folder, "results.json")
+        try:
+            with open(path) as f:
+                results = json.load(f)
+            config = results["config"]
+            settings = {_flag(k): _hashable(v) for k, v in config.items() if k not in RUN_PLACEMENT}
+            settings.update({"floatX": results["floatX"], "n-train": results["n_train_examples"]})
+            runs.append((settings, outcome_of_results(results), folder))
+        except FileNotFoundError:
+            raise UsageError(f"{folder} holds no results.json: give the output directories of finished "
+                             f"train_sda.py runs") from None
+        except (ValueError, KeyError, TypeError) as error:
+            raise UsageError(f"{path} is not the results.json of a train_sda.py run ({error!r}): give the "
+                             f"output directories of finished runs") from None
+    names = sorted({name for settings, _, _ in runs for name in settings})
+    varied = [name for name in names if len({settings.get(name) for settings, _, _ in runs}) > 1]
+    rows = {}
+    for settings, outcome, folder in runs:
+        key = tuple((name, settings.get(name)) for name in varied)
+        row = rows.setdefault(key, Row(key, [], folder))
+        row.outcomes.append(outcome)
+    return list(rows.values())
 
 
 def select(rows):
