@@ -669,13 +669,7 @@ def mlp_train_batch(X, Y, first, stop, batch_size, Ws, bs, W_out, b_out, lr, act
             delta = matmul(inputs, W_out)
             cost = 0.0
             for r in range(m):
-                for j in range(delta.shape[1]):
-                    delta[r, j] += b_out[j]
-                mx = delta[r].max()
-                tot = 0.0
-                for j in range(delta.shape[1]):
-                    delta[r, j] = exp(delta[r, j] - mx)
-                    tot += delta[r, j]
+                tot = _exp_shifted_logits(delta[r], b_out)
                 cost -= log(delta[r, y[r]] / tot)
                 # d(mean NLL)/d(logits) = (p - onehot(y)) / m
                 for j in range(delta.shape[1]):
@@ -709,6 +703,20 @@ def mlp_train_batch(X, Y, first, stop, batch_size, Ws, bs, W_out, b_out, lr, act
         meetings += 1
         barrier(counters, role, meetings)  # W whole before the next step reads it
     return costs
+
+
+@njit
+def _exp_shifted_logits(row, b):
+    """The softmax's numerators in place: ``row`` (a @ W_out) becomes exp(row + b - max(row + b)); returns their
+    sum (the denominator), summed in the order of the classes."""
+    for j in range(row.shape[0]):
+        row[j] += b[j]
+    mx = row.max()
+    total = 0.0
+    for j in range(row.shape[0]):
+        row[j] = exp(row[j] - mx)
+        total += row[j]
+    return total
 
 
 @njit
@@ -747,13 +755,7 @@ def class_probabilities(X, Ws, bs, W_out, b_out):
     of ``a @ W_out + b_out``, with the same bits on every CPU (the validation and test errors of a kernel run)."""
     p = blas.product(encode(X, Ws, bs), W_out)
     for r in range(p.shape[0]):
-        for j in range(p.shape[1]):
-            p[r, j] += b_out[j]
-        mx = p[r].max()
-        total = 0.0
-        for j in range(p.shape[1]):
-            p[r, j] = exp(p[r, j] - mx)
-            total += p[r, j]
+        total = _exp_shifted_logits(p[r], b_out)
         for j in range(p.shape[1]):
             p[r, j] = p[r, j] / total
     return p
