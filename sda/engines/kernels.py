@@ -110,7 +110,6 @@ class PretrainingRunner:
                                 *parameters, *kernel_steps.da_workspace_batch(self.batch_size, *W.shape, W.dtype),
                                 minibatches=stop - first)
 
-
     def _noise(self, rows, columns, dtype):
         """The masking noise of ``rows`` examples: the same draws, in the same order, as the compiled function's
         ``uniform(size=(batch, n_in))``, converted to ``dtype`` block by block into a buffer kept between calls

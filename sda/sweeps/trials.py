@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from ..checkpoint import CHECKPOINT_NAME
 from ..files import write_json
 from .space import Configuration
-from .summary import Outcome
+from .summary import Outcome, outcome_of_results
 
 RESULTS_NAME = "results.json"
 STOPPED_NAME = "stopped_early.json"
@@ -76,10 +76,7 @@ class Trial:
         if self.is_finished():
             with open(self.path(RESULTS_NAME)) as f:
                 results = json.load(f)
-            return Outcome(self.seed, "finished", results["best_validation_error_percent"],
-                           results["test_error_percent"],
-                           results["pretraining_minutes"] + results["finetuning_minutes"],
-                           [(h["epoch"], 100.0 * h["validation_error"]) for h in results["validation_history"]])
+            return outcome_of_results(results)
         for name, status in ((STOPPED_NAME, "stopped early"), (FAILED_NAME, "failed")):
             if os.path.exists(self.path(name)):
                 with open(self.path(name)) as f:
