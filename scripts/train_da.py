@@ -12,8 +12,8 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
 
-from sda.command_line import (RESCALE_HELP, DefaultsHelp, Parser, add_checkpoint_flags, dataset_help,  # noqa: E402
-                              float_list, resume_command, run_guarded)
+from sda.command_line import (RESCALE_HELP, DefaultsHelp, Parser, add_checkpoint_flags,  # noqa: E402
+                              add_engine_flag, dataset_help, float_list, resume_command, run_guarded)
 from sda.configs import DAConfig  # noqa: E402
 
 
@@ -35,6 +35,7 @@ def parser():
     p.add_argument("--rescale", action="store_true", help=RESCALE_HELP)
     p.add_argument("--corruption-levels", type=float_list, default=d.corruption_levels,
                    help="train one dA per level, comma-separated")
+    add_engine_flag(p, d.engine)
     add_checkpoint_flags(p, "--output-folder")
     p.add_argument("--overwrite", action="store_true",
                    help="replace the files of a finished run in --output-folder (else a fresh run there is refused)")

@@ -13,8 +13,8 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
 
-from sda.command_line import (RESCALE_HELP, DefaultsHelp, Parser, add_checkpoint_flags, dataset_help,  # noqa: E402
-                              float_list, int_list, resume_command, run_guarded)
+from sda.command_line import (RESCALE_HELP, DefaultsHelp, Parser, add_checkpoint_flags,  # noqa: E402
+                              add_engine_flag, dataset_help, float_list, int_list, resume_command, run_guarded)
 from sda.configs import SdAConfig  # noqa: E402
 
 
@@ -43,12 +43,7 @@ def parser():
     p.add_argument("--rescale", action="store_true", help=RESCALE_HELP)
     p.add_argument("--n-ins", type=int, default=None, help="input size (default: the data's)")
     p.add_argument("--n-outs", type=int, default=None, help="number of classes (default: largest label + 1)")
-    p.add_argument("--engine", default=d.engine,
-                   help="how training steps run: kernels (fast Numba kernels, CPU; checked against the model's "
-                        "graph before each phase), compiled (the tutorial's compiled functions, one call per "
-                        "minibatch), chunks (a compiled scan over many minibatches per call, for GPUs); auto: "
-                        "kernels on the CPU (the compiled engine for a phase the kernels do not compute), "
-                        "chunks on a GPU")
+    add_engine_flag(p, d.engine)
     p.add_argument("--eval-batch-size", type=int, default=d.eval_batch_size,
                    help="minibatch size of validation and test (speed only; results do not change)")
     add_checkpoint_flags(p, "--output-dir")

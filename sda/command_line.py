@@ -54,6 +54,15 @@ RESCALE_HELP = ("map the inputs linearly so that the training set's smallest val
                 "(the same map, clipped, for validation and test); without it inputs outside [0, 1] are refused")
 
 
+def add_engine_flag(p, default):
+    p.add_argument("--engine", default=default,
+                   help="how training steps run: kernels (fast Numba kernels, CPU, the same bits on every x86-64 "
+                        "CPU; checked against the model's graph before each phase), compiled (the tutorial's "
+                        "compiled functions, one call per minibatch), chunks (a compiled scan over many "
+                        "minibatches per call, for GPUs); auto: kernels on the CPU (the compiled engine for a "
+                        "phase the kernels do not compute), chunks on a GPU")
+
+
 def add_checkpoint_flags(p, output_flag):
     p.add_argument("--resume", action="store_true",
                    help=f"continue the interrupted run whose checkpoint is in {output_flag} (same flags)")

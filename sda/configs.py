@@ -47,10 +47,7 @@ class SdAConfig:
     def validate(self):
         check_positive_int("--batch-size", self.batch_size)
         check_seed(self.seed)
-        from .engines import engine_names
-
-        if self.engine not in engine_names():
-            raise UsageError(f"--engine {self.engine!r} is not one of {', '.join(engine_names())}")
+        check_engine(self.engine)
         check_positive_float("--finetune-lr", self.finetune_lr)
         if not 0.0 < self.finetune_lr_decay <= 1.0:
             raise UsageError(f"--finetune-lr-decay multiplies the finetuning rate after every epoch and must be in "
@@ -95,8 +92,10 @@ class DAConfig:
     checkpoint_every: int = 1
     progress: bool = None  # None: a progress bar when stderr is a terminal
     overwrite: bool = False  # replace a finished run's files in the output folder
+    engine: str = "auto"  # as SdAConfig.engine
 
     def validate(self):
+        check_engine(self.engine)
         check_positive_float("--learning-rate", self.learning_rate)
         check_seed(self.seed)
         check_non_negative_int("--training-epochs", self.training_epochs)
@@ -114,6 +113,13 @@ class DAConfig:
 def result_keys(config):
     """The part of a configuration that a resumed run must share with its checkpoint."""
     return {k: v for k, v in asdict(config).items() if k not in NOT_RESULT_KEYS}
+
+
+def check_engine(name):
+    from .engines import engine_names
+
+    if name not in engine_names():
+        raise UsageError(f"--engine {name!r} is not one of {', '.join(engine_names())}")
 
 
 def check_positive_int(flag, value):

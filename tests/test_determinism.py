@@ -10,7 +10,7 @@ twice in subprocesses, once compiled for this CPU and once for a generic x86-64 
 SSE2, no AVX, no FMA), with glibc's CPU-specific libm variants and OpenBLAS's newer kernels switched off in the
 second, each with its own Numba cache (so that the generic run cannot load the host's build), and compares
 model.npz, the printed lines and results.json's numbers bit for bit, at batch 1 and 20, in float32 and
-float64.  The fast tests pin down the pieces: the fixed order of the sums, the exact FMA emulation, the
+float64; then train_da.py's two dAs (costs and filter pictures).  The fast tests pin down the pieces: the fixed order of the sums, the exact FMA emulation, the
 deterministic exp/log/log1p, and the absence of fast-math.
 """
 
@@ -39,7 +39,8 @@ X86_64 = platform.machine().lower() in ("x86_64", "amd64")
 CHILD = r"""
 import hashlib, json, sys
 import numpy as np
-from sda.configs import SdAConfig
+from sda.configs import DAConfig, SdAConfig
+from sda.recipes.train_da import run_da
 from sda.recipes.train_sda import run_sda
 
 data, out = sys.argv[1], sys.argv[2]
@@ -56,6 +57,12 @@ for batch in (1, 20):
                                                                  "best_validation_error_percent",
                                                                  "test_error_percent")],
                            "fallbacks": results["compiled_fallbacks"], "engine": results["engine"]}
+# train_da.py's two dAs (no noise, 30 %), at its default batch of 20: their costs and filter pictures
+results = run_da(DAConfig(dataset=data, output_folder=f"{out}/da", n_hidden=30, training_epochs=2, seed=5,
+                          progress=False))
+filters = b"".join(open(f"{out}/da/{run['filters']}", "rb").read() for run in results["runs"])
+report["da"] = {"model": hashlib.sha256(filters).hexdigest(), "numbers": [run["costs"] for run in results["runs"]],
+                "fallbacks": results["compiled_fallbacks"], "engine": results["engine"]}
 print(json.dumps(report))
 """
 
@@ -113,8 +120,8 @@ def trained(tmp_path_factory):
                 for target, name, env in (("this CPU", "host", {}), ("generic x86-64", "generic", OLD_CPU))}
         for target, process in runs.items():
             report = _result(process)
-            for batch in ("b1", "b20"):
-                results.setdefault(target, {})[f"{floatX} {batch}"] = {**report[batch], "log": report["log"]}
+            for run in ("b1", "b20", "da"):
+                results.setdefault(target, {})[f"{floatX} {run}"] = {**report[run], "log": report["log"]}
     return results
 
 
@@ -131,6 +138,18 @@ def test_training_gives_the_same_bits_on_this_cpu_and_a_generic_x86_64(trained, 
     assert any(line.startswith("Optimization complete") for line in host["log"])
     assert generic["log"] == host["log"], "the printed lines differ between the targets"
     assert generic["numbers"] == host["numbers"], "results.json's numbers differ between the targets"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not X86_64, reason="compares this x86-64 CPU with a generic x86-64")
+@pytest.mark.parametrize("floatX", ["float32", "float64"])
+def test_train_da_gives_the_same_bits_on_this_cpu_and_a_generic_x86_64(trained, floatX):
+    host, generic = trained["this CPU"][f"{floatX} da"], trained["generic x86-64"][f"{floatX} da"]
+    for result in (host, generic):
+        assert result["engine"] == "kernels" and result["fallbacks"] == []
+    assert all(costs[-1] < costs[0] for costs in host["numbers"])  # both dAs learned
+    assert generic["numbers"] == host["numbers"], "the dAs' costs differ between the targets"
+    assert generic["model"] == host["model"], "the filters' pictures differ between the targets"
 
 
 @pytest.mark.slow

@@ -16,6 +16,8 @@ so every engine trains through the same loops, checkpoints and logs::
         def determinants(batch_size)  # its settings that change the numbers (a resume must keep them)
         def describe()            # what results.json records about how steps ran
 
+``model`` is an SdA, or anything with its ``dA_layers``, ``sigmoid_layers`` (the
+layers below each dA) and input ``x``: :class:`LoneDA` is a single dA seen so.
 Engines compile only what they run, when a phase starts.  The registry maps
 names to classes; :func:`resolve` picks one for ``--engine`` and the device.
 """
@@ -23,6 +25,14 @@ names to classes; :func:`resolve` picks one for ``--engine`` and the device.
 from ..errors import UsageError
 
 REGISTRY = {}
+
+
+class LoneDA:
+    """A single dA as the engines take a model: a stack of one dA layer with nothing below it
+    (``train_da.py`` trains its dAs through the engines as ``pretraining_runner(LoneDA(da), 0, ...)``)."""
+
+    def __init__(self, da):
+        self.dA_layers, self.sigmoid_layers, self.x = [da], [], da.x
 
 
 def register(cls):

@@ -19,25 +19,28 @@ def run_da(config, script="train_da.py", resume_command=None, stop_after_minibat
     ``test_dA``) and one of its reconstructions of masked test digits;
     checkpoints, interrupts and resumes like :func:`~sda.recipes.run_sda`."""
     config.validate()
-    from ..engines.compiled import CompiledEngine
+    from ..backend import device
+    from ..engines import resolve
 
+    engine = resolve(config.engine, device)
     with ResumableRun(config.output_folder, "da",
-                      {**result_keys(config), **numbers_settings(CompiledEngine(), config.batch_size)},
+                      {**result_keys(config), **numbers_settings(engine, config.batch_size)},
                       defaults=result_keys(DAConfig()),
                       flag="--output-folder", resume=config.resume, checkpoint_every=config.checkpoint_every,
                       resume_command=resume_command, stop_after_minibatches=stop_after_minibatches,
                       overwrite=config.overwrite) as run:
-        return _train_da(run, config, script)
+        return _train_da(run, config, engine, script)
 
 
-def _train_da(run, config, script):
-    from ..backend import T, floatX, pytensor
+def _train_da(run, config, engine, script):
+    from ..backend import T, floatX
+    from ..engines import LoneDA
     from ..data import image_shape_for, load_data
-    from ..minibatches import minibatch, n_batches
+    from ..minibatches import n_batches
     from ..model_io import SharedValues
     from ..pictures import first_of_each_class, reconstructions_image, save_filters
     from ..random_streams import RandomStreams
-    from ..training import EpochProgress, minibatch_runner, train_epochs
+    from ..training import EpochProgress, train_epochs
     from ..tutorial.dA import dA
 
     datasets = load_data(config.dataset, n_train=config.n_train, rescale=config.rescale)
@@ -54,7 +57,6 @@ def _train_da(run, config, script):
     digits = test_x[first_of_each_class(test_y)]
     # compute number of minibatches for training
     n_train_batches = n_batches(train_set_x, config.batch_size)
-    index = T.lscalar()  # index to a [mini]batch
     x = T.matrix("x", dtype=floatX)  # the data is presented as rasterized images
     log, bars = run.log, EpochBars(config.progress)
 
@@ -75,11 +77,11 @@ def _train_da(run, config, script):
     for corruption, da, progress, clock in dAs:
         where = f"the dA with {corruption:.0%} corruption"
         if progress.epoch < config.training_epochs:
-            cost, updates = da.get_cost_updates(corruption_level=corruption, learning_rate=config.learning_rate)
-            train_da = pytensor.function([index], cost, updates=updates,
-                                         givens={x: minibatch(train_set_x, index, config.batch_size)})
+            # the tutorial's compiled train_da(index) (da.get_cost_updates), or the kernels checked against it
+            train_da = engine.pretraining_runner(LoneDA(da), 0, train_set_x, config.batch_size, corruption,
+                                                 config.learning_rate, run.stop, log)
             clock.start()
-            train_epochs(minibatch_runner(train_da, run.stop), n_train_batches, config.training_epochs,
+            train_epochs(train_da, n_train_batches, config.training_epochs,
                          lambda epoch, c: log("Training epoch %d, cost %f" % (epoch, c)),
                          config.learning_rate, progress=progress, after_epoch=lambda p: run.checkpoint(),
                          stop=run.stop, where=where, bars=bars)
@@ -96,7 +98,7 @@ def _train_da(run, config, script):
                          "minutes": clock.seconds() / 60.0, "filters": os.path.basename(png),
                          "reconstructions": os.path.basename(reconstructions_png)})
 
-    results = {"config": asdict(config), **run_metadata(), "runs": finished}
+    results = {"config": asdict(config), **engine.describe(), **run_metadata(), "runs": finished}
     write_json(os.path.join(run.output_dir, "results.json"), results)
     run.finish()
     return results
