@@ -226,15 +226,20 @@ def test_a_dot_product_cut_in_two_has_the_same_bits(dtype):
 
 def test_float32_products_are_sequential_fused_sums():
     """product(A, W)[r, j] = fma(A[r, k-1], W[k-1, j], ... fma(A[r, 0], W[0, j], +0)): checked against exact
-    rational arithmetic, rounded to float32 at every step."""
+    rational arithmetic, rounded to float32 at every step.  Small, and then past two of the panels' blocks of
+    rows of W (K_BLOCK), in a whole panel, a whole vector and the last partial vector of columns."""
     rng = numpy.random.RandomState(3)
-    A = (rng.randn(5, 9) * (rng.rand(5, 9) < 0.6)).astype(numpy.float32)
-    W = rng.randn(9, 37).astype(numpy.float32)
-    got = blas.product(A, W)
-    for r in range(5):
-        for j in range(37):
+    for k, n, columns in ((9, 37, range(37)), (2 * blas.K_BLOCK + 44, 86, (0, 17, 63, 64, 79, 80, 85))):
+        A = (rng.randn(5, k) * (rng.rand(5, k) < 0.6)).astype(numpy.float32)
+        W = rng.randn(k, n).astype(numpy.float32)
+        _check_fused_sums(blas.product(A, W), A, W, columns)
+
+
+def _check_fused_sums(got, A, W, columns):
+    for r in range(A.shape[0]):
+        for j in columns:
             total = numpy.float32(0)
-            for i in range(9):
+            for i in range(A.shape[1]):
                 exact = Fraction(float(A[r, i])) * Fraction(float(W[i, j])) + Fraction(float(total))
                 total = _round_to_float32(exact)
             assert got[r, j] == total, (r, j)
@@ -252,13 +257,14 @@ def _round_to_float32(exact):
     return best[1]
 
 
-def test_float64_products_are_sequential_sums():
+@pytest.mark.parametrize("k, n", [(11, 19), (2 * blas.K_BLOCK + 44, 77)])
+def test_float64_products_are_sequential_sums(k, n):
     rng = numpy.random.RandomState(4)
-    A = (rng.randn(6, 11) * (rng.rand(6, 11) < 0.6))
-    W = rng.randn(11, 19)
+    A = (rng.randn(6, k) * (rng.rand(6, k) < 0.6))
+    W = rng.randn(k, n)
     got = blas.product(A, W)
-    expected = numpy.zeros((6, 19))
-    for i in range(11):
+    expected = numpy.zeros((6, n))
+    for i in range(k):
         expected = expected + A[:, i:i + 1] * W[i]  # one rounding for the product, one for the sum
     numpy.testing.assert_array_equal(got, expected)
 
