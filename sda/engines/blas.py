@@ -403,9 +403,13 @@ def _make_panel(rows, chunks, skip, add):
                         _store_vector(builder, value, out_row, column, align)
 
             if add:
-                with cgutils.for_range_slice(builder, r_start, r_stop, row_step) as (r0, _):
-                    with cgutils.for_range_slice(builder, j_start, j_stop, column_step) as (j0, _):
-                        one_panel(r0, j0, first_row, k)
+                block = ir.Constant(intp, J_BLOCK)
+                with cgutils.for_range_slice(builder, j_start, j_stop, block) as (jb, _):
+                    j_next = builder.add(jb, block)
+                    je = builder.select(builder.icmp_signed("<", j_next, j_stop), j_next, j_stop)
+                    with cgutils.for_range_slice(builder, r_start, r_stop, row_step) as (r0, _):
+                        with cgutils.for_range_slice(builder, jb, je, column_step) as (j0, _):
+                            one_panel(r0, j0, first_row, k)
             else:
                 block = ir.Constant(intp, K_BLOCK)
                 with cgutils.for_range_slice(builder, j_start, j_stop, column_step) as (j0, _):
@@ -423,6 +427,7 @@ def _make_panel(rows, chunks, skip, add):
 
 ROWS, CHUNKS = 4, 4  # a panel: 4 rows by 4 vectors (64 float32 or 32 float64 columns); 16 sums in registers
 K_BLOCK = 128  # rows of W per block of A @ W: 128 x 4 vectors is 32 kB, in the L1 cache
+J_BLOCK = 256  # columns per block of out += alpha * A @ W (a multiple of the panels'): W's part stays in L1
 _panel_store = _make_panel(ROWS, CHUNKS, False, False)
 _panel_store_skip = _make_panel(ROWS, CHUNKS, True, False)
 _panel_add = _make_panel(ROWS, CHUNKS, False, True)
