@@ -30,7 +30,8 @@ class Bar:
         self.count = 0
 
     def update(self, costs):
-        if costs:
+        """``costs``: the minibatches' costs of one runner call (a list, or the kernels' array)."""
+        if len(costs):
             self.total_cost += float(sum(costs))
             self.count += len(costs)
             self.bar.set_postfix_str(f"cost {self.total_cost / self.count:.4f}", refresh=False)

@@ -100,14 +100,21 @@ def test_gpu_device_is_refused_not_silently_run_on_cpu(tmp_path):
     assert "device=cuda" in result.stderr and "Traceback" not in result.stderr
 
 
-def test_progress_bar_on_request_goes_to_stderr_and_leaves_stdout_alone(learnable_mnist, tmp_path):
+# every engine's runner (the kernels return their costs as an array, the compiled functions as a list)
+@pytest.mark.parametrize("engine", ["kernels", "compiled"])
+def test_progress_bar_on_request_goes_to_stderr_and_leaves_stdout_alone(learnable_mnist, tmp_path, engine):
     result = run_script("train_da.py", "--dataset", learnable_mnist, "--training-epochs", 1, "--n-hidden", 20,
-                        "--corruption-levels", "0.3", "--output-folder", tmp_path, "--progress")
+                        "--corruption-levels", "0.3", "--output-folder", tmp_path, "--progress", "--engine", engine)
     assert "mb/s" in result.stderr or "it/s" in result.stderr or "cost " in result.stderr
     assert result.stdout.splitlines()[0].startswith("Training epoch 0, cost ")
     quiet = run_script("train_da.py", "--dataset", learnable_mnist, "--training-epochs", 1, "--n-hidden", 20,
-                       "--corruption-levels", "0.3", "--output-folder", tmp_path / "q")
+                       "--corruption-levels", "0.3", "--output-folder", tmp_path / "q", "--engine", engine)
     assert "cost " not in quiet.stderr  # not a terminal: no bar unless asked
+    sda = run_script("train_sda.py", "--dataset", learnable_mnist, "--n-train", 100, "--hidden-layers", 20,
+                     "--corruption-levels", "0.3", "--pretraining-epochs", 1, "--training-epochs", 1,
+                     "--output-dir", tmp_path / "sda", "--progress", "--engine", engine)
+    assert "mb/s" in sda.stderr and "Traceback" not in sda.stderr
+    assert sda.stdout.count("Pre-training layer 0, epoch 0, cost ") == 1
 
 
 # the kernels draw the very noise the compiled functions draw; the scan chunks draw theirs
