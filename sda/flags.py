@@ -230,6 +230,10 @@ _FOREIGN_LINKERS = ("jax", "pytorch", "mlx")
 #: "vm" entry is a tuple by mistake, so vm is not among them).
 _FAST_RUN_LINKERS = ("auto", "numba", "cvm")
 
+#: What device=cuda compiles with anyway (the JAX back end), so a setting that says so needs no note.
+_GPU_MODES = ("FAST_RUN", "JAX")
+_GPU_LINKERS = ("auto", "jax")
+
 _GPU_DEVICE = re.compile(r"^(?:cuda|gpu)(\d*)$")
 _OPENCL_DEVICE = re.compile(r"^opencl\d+:\d+$")
 
@@ -458,20 +462,31 @@ def translate_back_end(flags, sources, device="cpu"):
       raise :class:`ConfigError` (sda's functions on the CPU compile for Numba or
       C; its JAX path is ``device=cuda``, which keeps the noise generator's state
       and uses static shapes).
+    * with ``device=cuda``, every function compiles for PyTensor's JAX back end
+      on the GPU, so a ``mode`` other than FAST_RUN/JAX or a ``linker`` other
+      than auto/jax (a .theanorc's ``mode=C``, a ``linker=cvm`` ...) is left
+      unused, and said so in a note rather than silently.
     """
     notes = []
     mode, linker = flags.get("mode"), flags.get("linker")
-    if device == "cpu":
-        if mode is not None and mode.upper() in _FOREIGN_MODES:
-            raise ConfigError(
-                f"mode={mode} (from {sources['mode']}) is not supported with device=cpu: sda compiles for JAX "
-                "with device=cuda (docs/gpu.md); on the CPU use mode=Mode (Numba, the default), NUMBA, CVM or C"
-            )
-        if linker in _FOREIGN_LINKERS:
-            raise ConfigError(
-                f"linker={linker} (from {sources['linker']}) is not supported with device=cpu: sda compiles for "
-                "JAX with device=cuda (docs/gpu.md); on the CPU use linker=auto (Numba, the default), cvm or c"
-            )
+    if device != "cpu":
+        for key, value, runs_on_gpu in (("mode", mode, _GPU_MODES), ("linker", linker, _GPU_LINKERS)):
+            if value is not None and value not in runs_on_gpu:
+                notes.append(
+                    f"sda: {key}={value} (from {sources[key]}) is not used with device={device}: every function "
+                    "compiles for the GPU with PyTensor's JAX back end (docs/gpu.md); it applies with device=cpu"
+                )
+        return notes
+    if mode is not None and mode.upper() in _FOREIGN_MODES:
+        raise ConfigError(
+            f"mode={mode} (from {sources['mode']}) is not supported with device=cpu: sda compiles for JAX "
+            "with device=cuda (docs/gpu.md); on the CPU use mode=Mode (Numba, the default), NUMBA, CVM or C"
+        )
+    if linker in _FOREIGN_LINKERS:
+        raise ConfigError(
+            f"linker={linker} (from {sources['linker']}) is not supported with device=cpu: sda compiles for "
+            "JAX with device=cuda (docs/gpu.md); on the CPU use linker=auto (Numba, the default), cvm or c"
+        )
     why = ("PyTensor's whole-graph C linker cannot hold the dA's NumPy noise generator; cvm runs every other op "
            "in C and draws the same noise as the default back end")
     if linker == "c":

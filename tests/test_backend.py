@@ -292,6 +292,26 @@ def test_gpu_device_names(home, name, device):
     assert "device" not in settings.pytensor_flags
 
 
+def test_gpu_device_says_which_cpu_back_end_settings_it_leaves_unused(home):
+    # device=cuda compiles with the JAX back end whatever mode/linker say: a .theanorc written for the CPU
+    # (mode=C, linker=cvm) gets one note per setting instead of being replaced silently
+    write(home / ".theanorc", "[global]\nmode = C\nlinker = cvm\n")
+    settings = resolve_settings(environ(home, THEANO_FLAGS="device=cuda"))
+    assert settings.translations == (
+        f"sda: mode=C (from {home / '.theanorc'}) is not used with device=cuda: every function compiles for the "
+        "GPU with PyTensor's JAX back end (docs/gpu.md); it applies with device=cpu",
+        f"sda: linker=cvm (from {home / '.theanorc'}) is not used with device=cuda: every function compiles for "
+        "the GPU with PyTensor's JAX back end (docs/gpu.md); it applies with device=cpu",
+    )
+    # nothing to say when they already name what runs, and the CPU's C translation does not apply
+    (home / ".theanorc").unlink()
+    for flags in ("device=cuda,mode=FAST_RUN,linker=auto", "device=cuda,mode=JAX,linker=jax", "device=cuda,linker=c"):
+        translations = resolve_settings(environ(home, THEANO_FLAGS=flags)).translations
+        assert translations == (() if "linker=c" not in flags else (
+            "sda: linker=c (from THEANO_FLAGS) is not used with device=cuda: every function compiles for the GPU "
+            "with PyTensor's JAX back end (docs/gpu.md); it applies with device=cpu",))
+
+
 def test_opencl_refused(home):
     with pytest.raises(ConfigError, match="device=opencl0:0 .*OpenCL is not supported: use device=cuda or device=cpu"):
         resolve_settings(environ(home, THEANO_FLAGS="device=opencl0:0"))
