@@ -1,4 +1,9 @@
+import re
+
 from setuptools import find_packages, setup
+
+# one version, sda.__version__ (recorded in every results.json), read without importing sda
+VERSION = re.search(r'^__version__ = "([^"]+)"', open("sda/__init__.py", encoding="utf-8").read(), re.M).group(1)
 
 # Each dependency is bounded to the versions the tests passed with (README, "Installing exactly what CI
 # tested"): the lower bound is the version tested, the upper bound the next release that may change what we
@@ -8,7 +13,7 @@ from setuptools import find_packages, setup
 # says how to move these bounds.
 setup(
     name="sda",
-    version="1.0.0",
+    version=VERSION,
     description="The Deep Learning Tutorials' denoising and stacked denoising autoencoders on PyTensor",
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",

@@ -20,7 +20,7 @@ from sda.configs import DAConfig  # noqa: E402
 def parser():
     d = DAConfig()
     p = Parser(prog="train_da.py",
-               description="Train a denoising autoencoder without and with 30%% corruption and save pictures "
+               description="Train a denoising autoencoder without and with 30 % corruption and save pictures "
                            "of its filters (the Deep Learning Tutorials' dA.py) and of its reconstructions of "
                            "masked test digits.",
                formatter_class=DefaultsHelp)

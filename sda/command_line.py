@@ -68,9 +68,12 @@ def add_checkpoint_flags(p, output_flag):
                    help=f"continue the interrupted run whose checkpoint is in {output_flag} (same flags)")
     p.add_argument("--checkpoint-every", type=int, default=1,
                    help="write a checkpoint every N epochs / validations (0: only when interrupted)")
+    # default=None on both: unset means "a bar when stderr is a terminal" (store_false would otherwise claim True)
     p.add_argument("--progress", action="store_true", default=None,
-                   help="show a progress bar on stderr even when it is not a terminal")
-    p.add_argument("--no-progress", dest="progress", action="store_false", help="never show a progress bar")
+                   help="show a progress bar on stderr even when it is not a terminal (default: a bar only when "
+                        "stderr is a terminal)")
+    p.add_argument("--no-progress", dest="progress", action="store_false", default=None,
+                   help="never show a progress bar")
 
 
 def resume_command(argv):

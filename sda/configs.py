@@ -42,7 +42,7 @@ class SdAConfig:
     checkpoint_every: int = 1
     progress: bool = None  # None: a progress bar when stderr is a terminal
     overwrite: bool = False  # replace a finished run's files in the output folder
-    engine: str = "auto"  # kernels (fast, CPU), compiled (the tutorial's compiled functions), auto
+    engine: str = "auto"  # kernels (fast, CPU), compiled (the tutorial's compiled functions), chunks (a scan, GPUs), auto
 
     def validate(self):
         check_positive_int("--batch-size", self.batch_size)

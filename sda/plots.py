@@ -1,4 +1,4 @@
-"""Pictures of a run: learning curves, confusion matrices (matplotlib, an optional extra)."""
+"""Pictures of a run: learning curves, confusion matrices (matplotlib)."""
 
 import os
 
