@@ -30,12 +30,13 @@ def parser():
 
 
 def summarize(args):
+    from sda.files import ensure_writable_dir
     from sda.sweeps.summary import markdown_table, rows_of_runs, select, selection_sentence, write_summary
 
     rows = rows_of_runs(args.runs)
     select(rows)
     if args.output_dir:
-        os.makedirs(args.output_dir, exist_ok=True)
+        ensure_writable_dir(args.output_dir, "--output-dir")
         write_summary(rows, args.output_dir, args.title)
     print(markdown_table(rows))
     print()

@@ -199,6 +199,25 @@ def _default_mode_runs_c():
     return not (isinstance(linker, VMLinker) and not linker.c_thunks)
 
 
+def _check_compiledir():
+    """PyTensor takes any ``base_compiledir``/``compiledir`` and fails only at the first compilation, with a
+    traceback, after the data have loaded: try the folder now, when the user chose it."""
+    chosen = [key for key in ("base_compiledir", "compiledir") if key in settings.pytensor_flags]
+    if not chosen:
+        return
+    import tempfile
+
+    key = chosen[-1]
+    try:
+        folder = config.compiledir  # PyTensor creates it here, or raises ValueError
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except (OSError, ValueError) as error:
+        raise ConfigError(f"{key}={settings.pytensor_flags[key]} (from {settings.sources.get(key)}): PyTensor's "
+                          f"compile folder cannot be made or written there ({one_line(error)}): choose a writable "
+                          "folder") from None
+
+
 def _check_blas_ldflags():
     """A ``blas.ldflags`` the C compiler cannot link with (``-lopenblas`` without
     libopenblas-dev, a wrong ``-L`` folder) is a ConfigError now, in one line,
@@ -244,6 +263,7 @@ if jax_device is not None:
     # user code) compiles for the GPU too, not for the CPU
     config.mode = jax_mode(jax_device)
 
+_check_compiledir()
 _check_blas_ldflags()
 
 

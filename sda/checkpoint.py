@@ -127,6 +127,7 @@ class Checkpointer:
         payload = read_checkpoint(self.path)
         try:
             kind, version, config = payload["kind"], payload["format_version"], payload["config"]
+            saved_fingerprint, parts = payload["data_fingerprint"], payload["parts"]
         except (KeyError, TypeError):
             raise UserError(f"{self.path} is not a checkpoint of sda: delete it to start over") from None
         if kind != self.kind or version != FORMAT_VERSION:
@@ -140,10 +141,12 @@ class Checkpointer:
             raise UsageError(f"--resume: the configuration differs from the checkpoint's in {details}: "
                              f"resume with the original flags and settings (THEANO_FLAGS, --engine, the "
                              f"kernels' arithmetic, the installed versions)")
-        if payload["data_fingerprint"] != fingerprint:
+        if saved_fingerprint != fingerprint:
             raise UsageError("--resume: the training data differ from the data the checkpoint was trained on: "
                              "resume with the original --dataset and --n-train")
-        return payload["parts"]
+        if not isinstance(parts, dict):
+            raise UserError(f"{self.path} is not a checkpoint of sda: delete it to start over")
+        return parts
 
     def save(self, parts, fingerprint, force=False):
         """Writes the checkpoint every ``every`` calls, or now if ``force``."""

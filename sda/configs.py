@@ -196,7 +196,12 @@ def dataset_values(datasets):
 def check_data_fits(datasets, n_ins, n_outs, batch_size):
     """Refuses data that the model cannot use, naming the problem; returns the
     model's ``(n_ins, n_outs)``, taken from the data where not given."""
-    arrays = dataset_values(datasets)
+    return check_arrays_fit(dataset_values(datasets), n_ins, n_outs, batch_size)
+
+
+def check_arrays_fit(arrays, n_ins, n_outs, batch_size):
+    """:func:`check_data_fits` on the numpy arrays ``((train_x, train_y), (valid_x, valid_y), (test_x, test_y))``
+    (a sweep checks them before any trial starts)."""
     (train_x, _), (valid_x, _), _ = arrays
     data_ins = train_x.shape[1]
     if n_ins is not None and n_ins != data_ins:

@@ -16,6 +16,7 @@ import os
 import numpy
 
 from .errors import DataError, UsageError
+from .locks import holder
 from .model_io import training_rescale
 
 __all__ = ["OUTPUT_SUFFIXES", "SPLIT_CHOICES", "run_encode"]
@@ -25,6 +26,9 @@ SPLIT_CHOICES = ("train", "valid", "test", "all")
 
 #: The output formats, told by the file name's suffix.
 OUTPUT_SUFFIXES = (".npy", ".npz")
+
+#: A training run's files beside its model: never an output of encode.py.
+RUN_FILES = ("model.npz", "checkpoint.npz", "results.json")
 
 
 def run_encode(model, output, dataset=None, images=(), split="all", layer=-1, predict=False, rescale=None,
@@ -65,6 +69,7 @@ def run_encode(model, output, dataset=None, images=(), split="all", layer=-1, pr
         raise UsageError(f"--split {split!r}: choose one of {', '.join(SPLIT_CHOICES)}")
     if isinstance(layer, bool) or not isinstance(layer, (int, numpy.integer)):
         raise UsageError(f"--layer must be an integer (0 = first hidden layer, -1 = top), got {layer!r}")
+    _refuse_to_replace_an_input(output, model, dataset, images)
 
     from .model_io import load_model
 
@@ -105,6 +110,74 @@ def _output_suffix(output):
     if suffix not in OUTPUT_SUFFIXES:
         raise UsageError(f"--output {output}: the file name must end in .npz (named arrays) or .npy (one array)")
     return suffix
+
+
+def _refuse_to_replace_an_input(output, model, dataset, images):
+    """Refuses, in one line and before any work, an ``output`` that would replace what the encoding reads
+    (the model, the dataset, an image file) or a training run's files (a run's model.npz, checkpoint.npz,
+    results.json beside the model; any file in a folder a run holds locked)."""
+    target = os.path.abspath(os.fspath(output))
+    model = os.fspath(model)
+    model_dir = model if os.path.isdir(model) else os.path.dirname(model) or "."
+    model_file = os.path.join(model, "model.npz") if os.path.isdir(model) else model
+
+    def refuse(what):
+        raise UsageError(f"--output {output} would {what}: give another --output file")
+
+    if _same_file(target, model_file):
+        refuse(f"replace the model file {model_file}")
+    name = os.path.basename(target)
+    if name in RUN_FILES and _same_file(os.path.dirname(target), model_dir):
+        refuse(f"replace the training run's {name} beside the model")
+    for image in images:
+        if _same_file(target, image):
+            refuse(f"replace the image file {image}")
+    if not images:
+        from .data import resolve_dataset
+
+        data = os.fspath(resolve_dataset(dataset))
+        if os.path.isfile(data):
+            if _same_file(target, data):
+                refuse(f"replace the dataset file {data}")
+        elif _inside(target, data):  # a dataset folder, or the one MNIST would be downloaded into
+            refuse(f"write into the dataset folder {data}")
+    folder, owner = _locked_run_folder(os.path.dirname(target))
+    if folder is not None:
+        raise UsageError(f"--output {output} is in {folder}, which a training run is using (process {owner}): "
+                         "give an --output outside it, or wait for the run to finish")
+
+
+def _same_file(a, b):
+    """Whether paths ``a`` and ``b`` name one file (or folder): the same inode when both exist, else the
+    same real path."""
+    try:
+        return os.path.samefile(a, b)
+    except (OSError, ValueError):
+        return os.path.realpath(a) == os.path.realpath(b)
+
+
+def _inside(path, folder):
+    """Whether ``path`` is ``folder`` or anything below it, symbolic links resolved."""
+    path, folder = os.path.realpath(path), os.path.realpath(folder)
+    try:
+        return os.path.commonpath([path, folder]) == folder
+    except ValueError:  # different drives
+        return False
+
+
+def _locked_run_folder(folder):
+    """``(folder, owner's process id)`` for ``folder`` or the nearest folder above it that a run holds locked
+    (:class:`sda.locks.FolderLock`), else ``(None, None)``.  Nothing is created or changed; the test holds a
+    shared lock for an instant only when a lock file is there."""
+    folder = os.path.realpath(folder)
+    while True:
+        owner = holder(folder)
+        if owner is not None:
+            return folder, owner
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            return None, None
+        folder = parent
 
 
 def _image_inputs(sda, images, raw_images):

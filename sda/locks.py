@@ -31,7 +31,7 @@ class FolderLock:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                owner = os.pread(fd, 64, 0).decode("ascii", "replace").strip() or "unknown"
+                owner = _owner(fd)
                 os.close(fd)
                 raise UsageError(f"{self.folder} is in use by another run (process {owner}): wait for it to "
                                  f"finish, or give another {self.flag}") from None
@@ -64,3 +64,27 @@ class FolderLock:
     def __exit__(self, *exc_info):
         self.release()
         return False
+
+
+def holder(folder):
+    """The process id (text) of the run holding ``folder``'s lock, else None.  Creates nothing; holds a shared
+    lock for an instant when a lock file is there (a run starting at that instant is refused, as if busy)."""
+    try:
+        fd = os.open(os.path.join(folder, LOCK_NAME), os.O_RDONLY)
+    except OSError:  # no lock file: no run (a run removes its lock file when it ends)
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return _owner(fd)
+    except OSError:
+        return None
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
+def _owner(fd):
+    return os.pread(fd, 64, 0).decode("ascii", "replace").strip() or "unknown"

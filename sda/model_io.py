@@ -61,7 +61,10 @@ class SharedValues:
 
     def load_state_dict(self, state):
         for name, variable in self.named.items():
-            variable.set_value(numpy.asarray(state[name]).astype(variable.dtype))
+            value, expected = numpy.asarray(state[name]), variable.get_value(borrow=True).shape
+            if value.shape != expected:
+                raise ValueError(f"{name} has shape {value.shape}, the model expects {expected}")
+            variable.set_value(value.astype(variable.dtype))
 
 
 class Parameters(SharedValues):
@@ -99,12 +102,16 @@ def model_from_arrays(arrays, seed=0):
     as in ``model.npz``); the layer sizes follow from the arrays' shapes."""
     from .inference import TrainedSdA
 
-    sizes, i = [], 0
-    while f"hidden_W_{i}" in arrays:
-        sizes.append(numpy.shape(arrays[f"hidden_W_{i}"])[1])
-        i += 1
-    if not sizes or "logistic_W" not in arrays:
+    weights = []
+    while f"hidden_W_{len(weights)}" in arrays:
+        weights.append(f"hidden_W_{len(weights)}")
+    if not weights or "logistic_W" not in arrays:
         raise ValueError("expected arrays hidden_W_0, hidden_b_0, ..., logistic_W, logistic_b")
+    for name in [*weights, "logistic_W"]:
+        if numpy.ndim(arrays[name]) != 2:
+            raise ValueError(f"{name} has shape {numpy.shape(arrays[name])}, but a weight matrix (inputs x "
+                             "units) has two dimensions")
+    sizes = [numpy.shape(arrays[name])[1] for name in weights]
     model = TrainedSdA(numpy.random.RandomState(seed), n_ins=numpy.shape(arrays["hidden_W_0"])[0],
                        hidden_layers_sizes=sizes, n_outs=numpy.shape(arrays["logistic_W"])[1],
                        corruption_levels=[0.0] * len(sizes))

@@ -20,6 +20,7 @@ checkpoint and raises :class:`~sda.errors.RunInterrupted` with the command that
 resumes.
 """
 
+import glob
 import os
 import signal
 import sys
@@ -102,6 +103,15 @@ def stop_on_signals(stop):
             signal.signal(signum, old)
 
 
+def _identity(path):
+    """What changes when a file is written again (atomically, as a new file, or in place); None if absent."""
+    try:
+        stat = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return stat.st_ino, stat.st_mtime_ns, stat.st_size
+
+
 class ResumableRun:
     """One run's output directory, checkpoint, signals, log and clocks.
 
@@ -116,17 +126,22 @@ class ResumableRun:
     :param resume_command: the command line to print when stopped
     :param stop_after_minibatches: stop (with a checkpoint) after this many minibatches
     :param results: the files of a finished run: a fresh run refuses to replace them unless ``overwrite``
+    :param outputs: glob patterns of the other files a finished run writes (pictures): with ``overwrite``, those
+        of the old run that the new one did not write again (a layer the new one does not have, say) are removed
+        when it finishes, so that none is left beside the new results; until then nothing of the old run is lost
     """
 
     def __init__(self, output_dir, kind, result_config, defaults=None, flag="--output-dir", resume=False,
                  checkpoint_every=1, resume_command=None, stop_after_minibatches=None, results=("results.json",),
-                 overwrite=False):
+                 overwrite=False, outputs=()):
         self.output_dir = ensure_writable_dir(output_dir, flag)
         self.flag = flag
         self.lock = FolderLock(self.output_dir, flag)
         self.checkpointer = Checkpointer(self.output_dir, kind, result_config, every=checkpoint_every,
                                          defaults=defaults)
         self.resume, self.results, self.overwrite = resume, results, overwrite
+        self.outputs = (*results, *outputs)
+        self._old_outputs = {}  # path -> its identity, of a finished run being overwritten
         self.resume_command = resume_command
         self.stop = StopRequest(after_minibatches=stop_after_minibatches)
         self.log = Log()
@@ -154,7 +169,11 @@ class ResumableRun:
         if missing:
             raise UserError(f"{self.checkpointer.path} lacks {', '.join(missing)}: delete it to start over")
         for name, part in self.parts.items():
-            part.load_state_dict(saved[name])
+            try:
+                part.load_state_dict(saved[name])
+            except (KeyError, TypeError, ValueError, AttributeError) as error:  # a checkpoint edited by hand
+                raise UserError(f"{self.checkpointer.path} does not fit this run ({name}: {error}): delete it to "
+                                f"start over") from None
         return True
 
     def checkpoint(self, force=False):
@@ -163,14 +182,20 @@ class ResumableRun:
                                force=force)
 
     def finish(self):
-        """The run is complete: its results replace the checkpoint."""
+        """The run is complete: its results replace the checkpoint (and the overwritten run's other files)."""
         self.checkpointer.remove()
+        for path, identity in self._old_outputs.items():
+            if _identity(path) == identity:  # not written again by this run
+                os.unlink(path)
 
     def _refuse_to_replace_a_finished_run(self):
         finished = [name for name in self.results if os.path.exists(os.path.join(self.output_dir, name))]
         if finished and not self.overwrite:
             raise UsageError(f"{self.output_dir} holds a finished run ({', '.join(finished)}): add --overwrite to "
                              f"replace it, or give another {self.flag}")
+        if finished:
+            self._old_outputs = {path: _identity(path) for pattern in self.outputs
+                                 for path in glob.glob(os.path.join(glob.escape(self.output_dir), pattern))}
 
     def __enter__(self):
         self.lock.acquire()

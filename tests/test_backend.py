@@ -497,6 +497,18 @@ def test_real_value_rejected_by_pytensor_is_a_config_error(home):
     assert last.startswith("sda.errors.ConfigError: PyTensor rejected traceback__limit=x (from THEANO_FLAGS)")
 
 
+@pytest.mark.parametrize("where", ["a file", "under a file"])
+def test_real_unwritable_compile_folder_is_a_config_error_at_import(home, tmp_path, where):
+    # PyTensor itself accepts it and fails at the first compilation, after the data have loaded
+    write(tmp_path / "afile", "")
+    folder = tmp_path / "afile" if where == "a file" else tmp_path / "afile" / "deeper"
+    result = run_python(home, THEANO_FLAGS=f"base_compiledir={folder}")
+    assert result.returncode != 0
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"sda.errors.ConfigError: base_compiledir={folder} (from THEANO_FLAGS): PyTensor's "
+                           "compile folder cannot be made or written there")
+
+
 def test_real_pytensor_imported_first(home):
     code = "import pytensor; " + PRINT + "; print(b.config.optimizer)"
     result = run_python(home, code, THEANO_FLAGS="floatX=float64,optimizer=fast_compile")

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy
 import pytest
 
-from sda.checkpoint import CHECKPOINT_NAME, Checkpointer, read_checkpoint, write_checkpoint
+from sda.checkpoint import CHECKPOINT_NAME, FORMAT_VERSION, Checkpointer, read_checkpoint, write_checkpoint
 from sda.configs import DAConfig, SdAConfig
 from sda.errors import RunInterrupted, UsageError, UserError
 from sda.recipes import run_da, run_sda
@@ -235,6 +235,29 @@ def test_a_damaged_checkpoint_is_one_clear_line(tmp_path):
     (tmp_path / CHECKPOINT_NAME).write_bytes(b"PK\x03\x04garbage")
     with pytest.raises(UserError, match="not a readable checkpoint"):
         Checkpointer(str(tmp_path), "sda", {}).load("fp")
+
+
+def test_a_checkpoint_without_its_data_fingerprint_is_one_clear_line(tmp_path):
+    write_checkpoint(tmp_path / CHECKPOINT_NAME, {"kind": "sda", "format_version": FORMAT_VERSION, "config": {}, "parts": {}})
+    with pytest.raises(UserError, match="is not a checkpoint of sda: delete it to start over"):
+        Checkpointer(str(tmp_path), "sda", {}).load("fp")
+
+
+def test_a_checkpoint_whose_arrays_do_not_fit_the_model_is_one_clear_line(learnable_mnist, tmp_path):
+    # edited by hand (or written by another program): a weight of the wrong shape must not reach PyTensor
+    out = tmp_path / "run"
+    with pytest.raises(RunInterrupted):
+        run_sda(sda_config(learnable_mnist, out), stop_after_minibatches=300)
+    state = read_checkpoint(out / CHECKPOINT_NAME)
+    parameters = next(part for part in state["parts"].values()
+                      if isinstance(part, dict) and "hidden_W_0" in part)
+    parameters["hidden_W_0"] = numpy.zeros((7, 3), parameters["hidden_W_0"].dtype)
+    write_checkpoint(out / CHECKPOINT_NAME, state)
+    with pytest.raises(UserError) as refused:
+        run_sda(sda_config(learnable_mnist, out, resume=True))
+    message = str(refused.value)
+    assert "does not fit this run" in message and "hidden_W_0 has shape (7, 3)" in message
+    assert "delete it to start over" in message and "\n" not in message
 
 
 def test_checkpoint_every_n(tmp_path):

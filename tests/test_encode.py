@@ -210,3 +210,108 @@ def test_image_files_are_prepared_as_mnist_digits_for_a_square_model(tmp_path):
     hidden, _ = forward(param_arrays(sda), image_to_mnist(tmp_path / "one.png", 8)[None])
     np.testing.assert_allclose(arrays["h"], hidden[0], rtol=1e-4, atol=1e-5)
     np.testing.assert_array_equal(np.load(tmp_path / "h.npy"), arrays["h"])
+
+
+def snapshot(*roots):
+    """Every file under ``roots`` (files or folders) with its bytes, to check nothing was replaced or added."""
+    files = {}
+    for root in map(Path, roots):
+        for path in [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file()):
+            files[str(path)] = path.read_bytes()
+    return files
+
+
+@pytest.fixture
+def inputs(toy, tmp_path):
+    """A copy of the toy run and dataset, an IDX dataset folder and an image dataset folder, to be written over."""
+    from fakedata import write_idx_dataset, write_image_folder
+
+    shutil.copytree(toy["run"], tmp_path / "run")
+    shutil.copy(toy["npz"], tmp_path / "toycopy.npz")
+    (tmp_path / "link.npz").symlink_to(tmp_path / "toycopy.npz")
+    (tmp_path / "hard.npz").hardlink_to(tmp_path / "toycopy.npz")
+    write_idx_dataset(tmp_path / "idx")
+    write_image_folder(tmp_path / "imgs", splits=("train", "test"), n_per_class=3)
+    return tmp_path
+
+
+@pytest.mark.parametrize("model, dataset, output, fragment", [
+    ("run", "toycopy.npz", "toycopy.npz", "replace the dataset file"),
+    ("run", "toycopy.npz", "link.npz", "replace the dataset file"),  # a symbolic link to the dataset
+    ("run", "toycopy.npz", "hard.npz", "replace the dataset file"),  # a hard link: the same file
+    ("run", "link.npz", "toycopy.npz", "replace the dataset file"),
+    ("run", "toycopy.npz", "run/model.npz", "replace the model file"),
+    ("run/model.npz", "toycopy.npz", "run/../run/model.npz", "replace the model file"),
+    ("run", "toycopy.npz", "run/checkpoint.npz", "replace the training run's checkpoint.npz"),
+    ("run/model.npz", "toycopy.npz", "run/checkpoint.npz", "replace the training run's checkpoint.npz"),
+    ("run", "idx", "idx/h.npz", "write into the dataset folder"),
+    ("run", "imgs", "imgs/train/0/h.npy", "write into the dataset folder"),
+])
+def test_output_that_would_replace_an_input_is_refused(inputs, capsys, model, dataset, output, fragment):
+    before = snapshot(inputs)
+    args = [inputs / model, "--dataset", inputs / dataset, "--split", "test", "--output", inputs / output]
+    assert call_main(args) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert fragment in err and "give another --output" in err, err
+    assert snapshot(inputs) == before  # byte-identical, and no file (temporary or not) added
+
+
+def test_encode_script_refuses_to_overwrite_its_dataset(inputs):
+    """The reviewer's command, end to end: encode.py run --dataset toycopy.npz -o toycopy.npz."""
+    before = snapshot(inputs)
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "encode.py"), "run", "--dataset", "toycopy.npz",
+                             "-o", "toycopy.npz"], capture_output=True, text=True, timeout=300, cwd=inputs)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("error: --output toycopy.npz would replace the dataset file"), result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and result.stdout == ""
+    assert snapshot(inputs) == before
+
+
+def test_image_files_and_run_files_beside_the_model_are_refused(toy, inputs, capsys):
+    Image.fromarray(np.zeros((12, 10), np.uint8)).save(inputs / "a.npy", format="PNG")  # an image with any name
+    before = snapshot(inputs)
+    assert call_main([inputs / "run", inputs / "a.npy", "--raw-images", "--output", inputs / "a.npy"]) == 2
+    assert "replace the image file" in capsys.readouterr().err
+    assert call_main([inputs / "run", "--dataset", toy["npz"], "--output", inputs / "run" / "results.json"]) == 2
+    assert "must end in .npz" in capsys.readouterr().err
+    assert snapshot(inputs) == before
+
+
+def test_output_in_a_folder_a_run_holds_is_refused(toy, inputs, capsys):
+    from sda.locks import LOCK_NAME, FolderLock
+
+    busy = inputs / "busy"
+    busy.mkdir()
+    (busy / "checkpoint.npz").write_bytes(b"a training run's checkpoint")
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; sys.path.insert(0, sys.argv[1]); "
+                               "from sda.locks import FolderLock; FolderLock(sys.argv[2]).acquire(); "
+                               "print('locked', flush=True); time.sleep(120)", str(ROOT), str(busy)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        before = snapshot(inputs)
+        for output in (busy / "checkpoint.npz", busy / "h.npz", busy / "sub" / "h.npy"):
+            assert call_main([toy["run"], "--dataset", toy["npz"], "--split", "test", "--output", output]) == 2
+            err = capsys.readouterr().err
+            assert f"is in {busy}, which a training run is using (process {holder.pid})" in err, err
+            assert len(err.strip().splitlines()) == 1
+        assert snapshot(inputs) == before
+    finally:
+        holder.kill()
+        holder.wait()
+    # the run is gone (a lock file left by a killed run holds no lock): the folder may be written
+    assert (busy / LOCK_NAME).exists()
+    assert call_main([toy["run"], "--dataset", toy["npz"], "--split", "test", "--output", busy / "h.npz"]) == 0
+    with FolderLock(str(busy)):  # and a lock held in this very process counts too
+        assert call_main([toy["run"], "--dataset", toy["npz"], "--split", "test", "--output", busy / "g.npz"]) == 2
+    assert not (busy / "g.npz").exists()
+
+
+def test_other_files_beside_the_model_and_the_dataset_are_written(toy, inputs):
+    quiet = {"log": lambda line: None, "split": "test"}
+    run_encode(inputs / "run", inputs / "run" / "features.npz", dataset=inputs / "toycopy.npz", **quiet)
+    run_encode(inputs / "run", inputs / "toycopy-features.npz", dataset=inputs / "toycopy.npz", **quiet)
+    run_encode(inputs / "run", inputs / "idx-features.npy", dataset=inputs / "idx", **quiet)
+    assert (inputs / "run" / "features.npz").exists() and (inputs / "toycopy-features.npz").exists()
+    assert (inputs / "idx-features.npy").exists()

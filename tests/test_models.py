@@ -1,5 +1,7 @@
 """The tutorial's classes: shapes, dtypes, shared parameters, gradients, noise."""
 
+import re
+
 import numpy
 import pytest
 
@@ -262,3 +264,17 @@ def test_pretraining_noise_is_fresh_at_every_step():
     # with a zero learning rate only the noise can change the cost
     costs = {float(fn(0, corruption=0.5, lr=0.0)) for _ in range(3)}
     assert len(costs) == 3
+
+
+@pytest.mark.parametrize("name, shape", [("hidden_W_0", (4,)), ("hidden_W_1", ()), ("logistic_W", (3, 2, 1))])
+def test_a_model_file_whose_weights_are_not_matrices_is_one_clear_line(tmp_path, name, shape):
+    from sda.errors import DataError
+    from sda.model_io import load_model
+
+    arrays = {"hidden_W_0": numpy.zeros((4, 3)), "hidden_b_0": numpy.zeros(3), "hidden_W_1": numpy.zeros((3, 2)),
+              "hidden_b_1": numpy.zeros(2), "logistic_W": numpy.zeros((2, 5)), "logistic_b": numpy.zeros(5)}
+    arrays[name] = numpy.zeros(shape)
+    numpy.savez(tmp_path / "model.npz", **arrays)
+    with pytest.raises(DataError, match=rf"is not an SdA model: {name} has shape {re.escape(str(shape))}, but a "
+                                        r"weight matrix \(inputs x units\) has two dimensions"):
+        load_model(str(tmp_path))

@@ -46,3 +46,34 @@ def test_a_folder_without_results_is_refused_in_one_line(runs, tmp_path):
     assert result.returncode != 0
     assert result.stderr.strip().count("\n") == 0 and "holds no results.json" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_file_given_as_a_run_is_refused_in_one_line(runs):
+    root, _ = runs
+    result = run_script("summarize.py", root / "a", root / "a" / "results.json", check=False)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert result.stderr.strip().count("\n") == 0 and "holds no results.json" in result.stderr
+
+
+@pytest.mark.parametrize("twice", ["the same folder", "a copy"])
+def test_a_run_counted_twice_is_refused_rather_than_taken_for_two_seeds(runs, tmp_path, twice):
+    import shutil
+
+    root, _ = runs
+    again = root / "a" / "." if twice == "the same folder" else shutil.copytree(root / "a", tmp_path / "copy")
+    result = run_script("summarize.py", root / "a", root / "b", again, check=False)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert result.stderr.strip().count("\n") == 0
+    if twice == "the same folder":
+        assert "is given twice: give each run once" in result.stderr
+    else:
+        assert "are the same configuration with the same seed (1): a seed counts once" in result.stderr
+
+
+def test_an_output_folder_that_cannot_be_written_is_one_line(runs, tmp_path):
+    root, _ = runs
+    (tmp_path / "a_file").write_text("")
+    result = run_script("summarize.py", root / "a", "--output-dir", tmp_path / "a_file" / "summary", check=False)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert result.stderr.strip().count("\n") == 0 and "--output-dir" in result.stderr
+    assert "cannot be written" in result.stderr

@@ -56,6 +56,7 @@ def base_config(*argv):
     (["--no-such-flag", "1"], "unrecognized arguments: --no-such-flag 1"),
     (["--resume"], "a sweep run again with the same command continues by itself"),
     (["--training-epochs", "0"], "at least one finetuning epoch"),
+    (["--n-train", "5", "--grid", "batch-size", "1", "10"], "--batch-size 10 is larger than the training set (5 "),
 ])
 def test_a_bad_search_space_is_one_line_and_exit_2_before_ray_starts(argv, says, learnable_mnist, tmp_path,
                                                                        monkeypatch, capsys):
@@ -77,6 +78,19 @@ def test_missing_data_is_one_line_before_ray_starts(tmp_path, monkeypatch, capsy
     (tmp_path / "empty.npz").write_bytes(b"not a zip")
     code, err = call_main("sweep", ["--dataset", tmp_path / "empty.npz", "--output-dir", tmp_path / "s"], capsys)
     assert code == 1 and len(err.strip().splitlines()) == 1 and "empty.npz" in err
+
+
+def test_a_cluster_address_nothing_answers_on_is_one_line_not_a_hang(learnable_mnist, tmp_path, capsys):
+    pytest.importorskip("ray")
+    import socket
+
+    with socket.socket() as free:  # a port nothing listens on once closed
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    code, err = call_main("sweep", ["--dataset", learnable_mnist, "--output-dir", tmp_path / "sweep",
+                                    "--address", f"127.0.0.1:{port}", *TINY], capsys)
+    assert code == 1 and len(err.strip().splitlines()) == 1, err
+    assert f"cannot join the Ray cluster at 127.0.0.1:{port}: nothing answers there" in err
 
 
 # ---------------------------------------------------------------- the search space

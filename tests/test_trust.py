@@ -15,7 +15,7 @@ import pytest
 from conftest import call_main
 
 from sda.configs import SdAConfig
-from sda.errors import UsageError, UserError
+from sda.errors import RunInterrupted, UsageError, UserError
 from sda.locks import LOCK_NAME, FolderLock
 from sda.recipes import run_sda
 
@@ -81,6 +81,24 @@ def test_a_finished_run_is_replaced_only_when_asked(learnable_mnist, tmp_path):
     assert (tmp_path / "model.npz").read_bytes() == before
     run_sda(tiny(learnable_mnist, tmp_path, seed=5, overwrite=True))
     assert (tmp_path / "model.npz").read_bytes() != before
+
+
+def test_an_overwritten_run_leaves_no_picture_of_the_old_one(learnable_mnist, tmp_path):
+    run_sda(tiny(learnable_mnist, tmp_path, hidden_layers=[20, 10], corruption_levels=[0.1, 0.2]))
+    (tmp_path / "notes.txt").write_text("mine")
+    assert (tmp_path / "filters_layer_1.png").exists()
+    run_sda(tiny(learnable_mnist, tmp_path, hidden_layers=[20], corruption_levels=[0.1], overwrite=True))
+    assert not (tmp_path / "filters_layer_1.png").exists()  # the old run's second layer
+    assert (tmp_path / "filters_layer_0.png").exists() and (tmp_path / "learning_curves.png").exists()
+    assert (tmp_path / "notes.txt").read_text() == "mine"  # not a file of a run
+
+
+def test_an_overwriting_run_that_fails_loses_nothing_of_the_old_one(learnable_mnist, tmp_path):
+    run_sda(tiny(learnable_mnist, tmp_path))
+    before = {path.name: path.read_bytes() for path in tmp_path.iterdir()}
+    with pytest.raises(RunInterrupted):
+        run_sda(tiny(learnable_mnist, tmp_path, seed=5, overwrite=True), stop_after_minibatches=3)
+    assert all((tmp_path / name).read_bytes() == data for name, data in before.items())
 
 
 def test_a_run_that_never_validated_reports_no_error(learnable_mnist, tmp_path, capsys):

@@ -28,6 +28,7 @@ def run_da(config, script="train_da.py", resume_command=None, stop_after_minibat
                       defaults=result_keys(DAConfig()),
                       flag="--output-folder", resume=config.resume, checkpoint_every=config.checkpoint_every,
                       resume_command=resume_command, stop_after_minibatches=stop_after_minibatches,
+                      outputs=("filters_corruption_*.png", "reconstructions_corruption_*.png"),
                       overwrite=config.overwrite) as run:
         return _train_da(run, config, engine, script)
 

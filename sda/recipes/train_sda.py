@@ -41,7 +41,7 @@ def run_sda(config, script="train_sda.py", resume_command=None, stop_after_minib
     with ResumableRun(config.output_dir, "sda", numbers, defaults=result_keys(SdAConfig()),
                       resume=config.resume, checkpoint_every=config.checkpoint_every, resume_command=resume_command,
                       stop_after_minibatches=stop_after_minibatches, results=("results.json", "model.npz"),
-                      overwrite=config.overwrite) as run:
+                      outputs=("learning_curves.png", "filters_layer_*.png"), overwrite=config.overwrite) as run:
         return _train_sda(run, config, engine, script, dA_class, on_validation)
 
 

@@ -8,6 +8,7 @@ search space, the checks, the folders -- runs without it.
 import logging
 import os
 import shutil
+import socket
 import tempfile
 from contextlib import contextmanager
 
@@ -46,6 +47,7 @@ def ray_session(output_dir, address=None, cpus=None):
                   runtime_env={"env_vars": {"PYTHONPATH": python_path, "SDA_THREADS": "1"}})
     temp_dir, remove = None, False
     if address:
+        check_reachable(address)
         use_the_token_as_ray_start_does()
         try:
             ray.init(address=address, **common)
@@ -63,6 +65,19 @@ def ray_session(output_dir, address=None, cpus=None):
         ray.shutdown()
         if remove:
             shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def check_reachable(address, timeout=10.0):
+    """Refuse a HOST:PORT that nothing answers on, in one line: ``ray.init(address=...)`` itself retries such an
+    address for ever, logging a warning every half minute.  Other forms (``auto``, ``ray://...``) go to Ray."""
+    host, colon, port = address.rpartition(":")
+    if not colon or not port.isdigit() or "/" in address:
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as error:  # refused, timed out, unknown host
+        raise UserError(f"cannot join the Ray cluster at {address}: nothing answers there ({error.strerror or error}); "
+                        "start it with `ray start --head --port=6379` on the head node, or check HOST:PORT") from None
 
 
 def use_the_token_as_ray_start_does():

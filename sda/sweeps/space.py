@@ -229,13 +229,15 @@ def refuse_flags_given_twice(base_argv, dimensions):
 
 def check_data(configurations):
     """Reads every dataset the configurations use, as a trial will (MNIST is downloaded here when missing,
-    once, rather than by every trial at the same time): bad data is one line before any trial starts."""
+    once, rather than by every trial at the same time), and checks each configuration against it as a run
+    does (sizes, labels, batch size): bad data is one line before any trial starts."""
+    from ..configs import check_arrays_fit
     from ..data import load_mnist_arrays
 
-    seen = set()
+    loaded = {}
     for configuration in configurations:
         s = configuration.settings
         key = (s["dataset"], s["n_train"], s["rescale"])
-        if key not in seen:
-            seen.add(key)
-            load_mnist_arrays(s["dataset"], n_train=s["n_train"], rescale=s["rescale"])
+        if key not in loaded:
+            loaded[key] = load_mnist_arrays(s["dataset"], n_train=s["n_train"], rescale=s["rescale"])
+        check_arrays_fit(loaded[key], s["n_ins"], s["n_outs"], s["batch_size"])

@@ -100,12 +100,13 @@ def rows_of_runs(folders):
             settings = {_flag(k): _hashable(v) for k, v in config.items() if k not in RUN_PLACEMENT}
             settings.update({"floatX": results["floatX"], "n-train": results["n_train_examples"]})
             runs.append((settings, outcome_of_results(results), folder))
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             raise UsageError(f"{folder} holds no results.json: give the output directories of finished "
                              f"train_sda.py runs") from None
         except (ValueError, KeyError, TypeError) as error:
             raise UsageError(f"{path} is not the results.json of a train_sda.py run ({error!r}): give the "
                              f"output directories of finished runs") from None
+    _refuse_runs_counted_twice(runs)
     names = sorted({name for settings, _, _ in runs for name in settings})
     varied = [name for name in names if len({settings.get(name) for settings, _, _ in runs}) > 1]
     rows = {}
@@ -114,6 +115,21 @@ def rows_of_runs(folders):
         row = rows.setdefault(key, Row(key, [], folder))
         row.outcomes.append(outcome)
     return list(rows.values())
+
+
+def _refuse_runs_counted_twice(runs):
+    """A run given twice, or two runs of the same configuration and seed (the same numbers, the kernels being
+    deterministic), would count as two seeds and shrink the spread."""
+    seen = {}
+    for settings, outcome, folder in runs:
+        key = (tuple(sorted(settings.items())), outcome.seed)
+        if key in seen:
+            other = seen[key]
+            if os.path.realpath(other) == os.path.realpath(folder):
+                raise UsageError(f"{folder} is given twice: give each run once")
+            raise UsageError(f"{other} and {folder} are the same configuration with the same seed "
+                             f"({outcome.seed}): a seed counts once, give one of them")
+        seen[key] = folder
 
 
 def select(rows):
