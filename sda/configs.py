@@ -178,8 +178,10 @@ def check_sda_fits_in_memory(n_ins, hidden_layers, n_outs, n_train, floatX):
     sizes = [n_ins, *hidden_layers, n_outs]
     weights = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:])) * itemsize
     layer_inputs = n_train * max(hidden_layers) * itemsize
-    check_fits_in_memory(f"an SdA of layers {','.join(map(str, hidden_layers))} on {n_ins} inputs",
-                         4 * weights + layer_inputs, "use smaller --hidden-layers (or --n-train)")
+    check_fits_in_memory(f"an SdA of layers {','.join(map(str, hidden_layers))} on {n_ins} inputs and {n_outs} "
+                         "classes (the largest label + 1, unless --n-outs)",
+                         4 * weights + layer_inputs,
+                         "use smaller --hidden-layers (or --n-train); with many classes, check the labels or --n-outs")
 
 
 def check_corruption(flag, value):

@@ -28,6 +28,17 @@ class DataError(UserError):
     """The dataset is missing, damaged or does not fit the model."""
 
 
+class ValuesOutOfRange(DataError):
+    """The inputs x are not in [0, 1]; ``where`` names the set, ``low`` and ``high`` its range (a script other
+    than a training one gives its own advice: only training has --rescale to choose)."""
+
+    def __init__(self, where, low, high):
+        self.where, self.low, self.high = where, low, high
+        super().__init__(f"{where} holds values from {low} to {high}, expected pixels in [0, 1] (the cross-entropy "
+                         "cost needs them there): scale them yourself (e.g. divide by 255), or pass --rescale to "
+                         "map the training set's range onto [0, 1]")
+
+
 class TrainingError(UserError):
     """Training cannot go on (e.g. the cost became NaN)."""
 

@@ -138,15 +138,29 @@ def load_model(path):
         raise DataError(f"{path} is not an SdA model: {error}") from None
 
 
-def training_rescale(model):
-    """The ``(min, max)`` the training run mapped onto [0, 1] (``rescaled_from``
-    in the results.json beside ``model``), else False: data given to the model
-    must be brought into [0, 1] the way its training data were."""
+def _recorded(model, key):
+    """``key`` of the results.json beside ``model`` (None when absent or unreadable)."""
     model = os.fspath(model)
     folder = model if os.path.isdir(model) else os.path.dirname(model) or "."
     try:
         with open(os.path.join(folder, "results.json")) as f:
-            recorded = json.load(f).get("rescaled_from")
+            return json.load(f).get(key)
     except (OSError, ValueError, AttributeError):
-        return False
+        return None
+
+
+def training_rescale(model):
+    """The ``(min, max)`` the training run mapped onto [0, 1] (``rescaled_from``
+    in the results.json beside ``model``), else False: data given to the model
+    must be brought into [0, 1] the way its training data were."""
+    recorded = _recorded(model, "rescaled_from")
     return tuple(recorded) if isinstance(recorded, list) and len(recorded) == 2 else False
+
+
+def training_label_names(model, n_outs):
+    """The names of the model's classes (``label_names`` in the results.json beside ``model``: an image
+    folder's label folders), else None (the classes are the numbers 0..n_outs-1)."""
+    names = _recorded(model, "label_names")
+    if isinstance(names, list) and len(names) == n_outs and all(isinstance(n, str) for n in names):
+        return names
+    return None

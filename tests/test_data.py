@@ -126,6 +126,62 @@ def test_bad_dtype_is_a_usage_error(mnist_dir):
         load_mnist_arrays(mnist_dir, dtype="int32", download=False)
 
 
+@pytest.mark.parametrize("uncompressed", [
+    set(MNIST_FILES),  # all four gunzipped
+    {TRAIN_IMAGES, TEST_LABELS},  # mixed: two gzipped, two not
+])
+def test_idx_folder_of_uncompressed_files(tmp_path, arrays, uncompressed, no_download):
+    expected = load_mnist_arrays(write_mnist(tmp_path / "gz", arrays), download=False)
+    folder = write_mnist(tmp_path / "raw", arrays)
+    for name in uncompressed:
+        (folder / name).rename(folder / name.removesuffix(".gz"))
+        write_idx(folder / name.removesuffix(".gz"), arrays[name])  # really uncompressed
+        assert not (folder / name.removesuffix(".gz")).read_bytes().startswith(b"\x1f\x8b")
+    for allowed in (False, True):  # found, so nothing is downloaded either way
+        got = load_mnist_arrays(folder, download=allowed)
+        for (x, y), (x0, y0) in zip(got, expected):
+            np.testing.assert_array_equal(x, x0)
+            np.testing.assert_array_equal(y, y0)
+    assert len(os.listdir(folder)) == 4
+    name = sorted(uncompressed)[0].removesuffix(".gz")
+    one_line_data_error(lambda: load_mnist_arrays(folder / name), "one of the four MNIST files", folder)
+
+
+def test_uncompressed_idx_under_a_gz_name_is_read(mnist_dir, arrays):
+    write_idx(mnist_dir / TRAIN_LABELS, arrays[TRAIN_LABELS], compress=False)
+    np.testing.assert_array_equal(load_mnist_arrays(mnist_dir, download=False)[0][1], arrays[TRAIN_LABELS][:50])
+
+
+def test_uncompressed_files_without_download_say_what_is_missing(tmp_path, arrays):
+    folder = write_mnist(tmp_path / "raw", arrays)
+    for name in MNIST_FILES:
+        (folder / name).rename(folder / name.removesuffix(".gz"))
+    (folder / TEST_IMAGES.removesuffix(".gz")).unlink()
+    one_line_data_error(lambda: load_mnist_arrays(folder, download=False), f"lacks {TEST_IMAGES}", "without .gz")
+
+
+def test_only_the_file_missing_in_both_forms_is_downloaded(server, tmp_path, arrays, monkeypatch):
+    root, base = server
+    monkeypatch.setattr(download, "MNIST_FILES", md5_table(write_mnist(root / "m1", arrays)))
+    monkeypatch.setenv("SDA_MNIST_MIRRORS", f"{base}m1/")
+    folder = write_mnist(tmp_path / "raw", arrays)
+    for name in (TRAIN_IMAGES, TRAIN_LABELS, TEST_LABELS):
+        (folder / name).rename(folder / name.removesuffix(".gz"))
+    (folder / TEST_IMAGES).unlink()
+    load_mnist_arrays(folder)
+    assert sorted(os.listdir(folder)) == sorted([TEST_IMAGES] + [n.removesuffix(".gz") for n in
+                                                                 (TRAIN_IMAGES, TRAIN_LABELS, TEST_LABELS)])
+
+
+@pytest.mark.parametrize("content", [b"<!DOCTYPE html><html><body>Not Found</body></html>", b""])
+def test_html_page_saved_under_the_uncompressed_name(tmp_path, arrays, content):
+    folder = write_mnist(tmp_path / "raw", arrays)
+    (folder / TEST_LABELS).unlink()
+    path = folder / TEST_LABELS.removesuffix(".gz")
+    path.write_bytes(content)
+    one_line_data_error(lambda: load_mnist_arrays(folder, download=False), path, "not an IDX file", "delete it")
+
+
 # --------------------------------------------------------------------------
 # The tutorial's mnist.pkl.gz
 # --------------------------------------------------------------------------
@@ -358,19 +414,80 @@ def test_write_failure_leaves_no_partial_file(server, tmp_path, arrays, monkeypa
     assert os.listdir(dest) == []
 
 
-def test_loading_a_missing_folder_downloads_into_it(server, tmp_path, arrays, monkeypatch, capsys):
+@pytest.mark.parametrize("given", ["argument", "SDA_DATA"])
+def test_loading_a_missing_folder_downloads_into_it(server, tmp_path, arrays, monkeypatch, capsys, given):
     root, base = server
     files = md5_table(write_mnist(root / "m1", arrays))
     monkeypatch.setattr(download, "MNIST_FILES", files)
     monkeypatch.setenv("SDA_MNIST_MIRRORS", f"{closed_port_url()},{base}m1/")
-    dest = tmp_path / "not" / "yet"
-    (train_x, _), _, (test_x, _) = load_mnist_arrays(dest)
+    dest = tmp_path / "not-yet"  # a name without an extension, in an existing folder
+    if given == "SDA_DATA":
+        monkeypatch.setenv("SDA_DATA", str(dest))
+    (train_x, _), _, (test_x, _) = load_mnist_arrays(dest if given == "argument" else None)
     assert train_x.shape == (50, 784) and test_x.shape == (12, 784)
     assert "downloading" in capsys.readouterr().err
     # a folder lacking only some files gets only those
     (dest / TEST_LABELS).unlink()
     load_mnist_arrays(dest)
     assert sorted(os.listdir(dest)) == sorted(MNIST_FILES)
+
+
+@pytest.fixture
+def no_download(monkeypatch):
+    """Fail the test, instead of downloading, if anything tries to download."""
+    def never(*args, **kwargs):
+        raise AssertionError(f"download_mnist{args} was called")
+
+    monkeypatch.setattr(idx, "download_mnist", never)
+    monkeypatch.setattr(download, "_fetch", never)
+
+
+def mistyped_paths(tmp_path):
+    """name -> (a path that does not exist, the folder it must not create) for mistyped --dataset paths."""
+    images = tmp_path / "toy_images"
+    (images / "train" / "line").mkdir(parents=True)
+    (tmp_path / "notes.txt").write_text("hello")
+    return {
+        "suffix typo": tmp_path / "toy.npzz",
+        "missing pickle": tmp_path / "mnist.pkl.gz",
+        "missing npz": tmp_path / "mnist.npz",
+        "missing image in an image dataset": images / "train" / "line" / "001.png",
+        "folder with a dot": tmp_path / "mnist.v2",
+        "mistyped parent": tmp_path / "dta" / "mnist",
+        "parent is a file": tmp_path / "notes.txt" / "mnist",
+    }
+
+
+@pytest.mark.parametrize("case", ["suffix typo", "missing pickle", "missing npz", "missing image in an image dataset",
+                                  "folder with a dot", "mistyped parent", "parent is a file"])
+@pytest.mark.parametrize("download_allowed", [True, False])
+def test_a_mistyped_path_is_refused_and_nothing_created(tmp_path, case, download_allowed, no_download):
+    path = mistyped_paths(tmp_path)[case]
+    before = sorted(tmp_path.rglob("*"))
+    message = one_line_data_error(lambda: load_mnist_arrays(path, download=download_allowed), path, "does not exist",
+                                  "check the path")
+    assert sorted(tmp_path.rglob("*")) == before, message  # no folder created, nothing downloaded
+    if case == "mistyped parent":
+        assert f"nor does {path.parent}" in message and f"create {path.parent}" in message
+
+
+def test_a_mistyped_path_through_train_sda_is_one_line(tmp_path, capsys, no_download):
+    from conftest import call_main
+
+    code, err = call_main("train_sda", ["--dataset", tmp_path / "toy.npzz", "--output-dir", tmp_path / "out",
+                                        "--no-progress"], capsys)
+    assert code == 1 and err == f"error: {tmp_path / 'toy.npzz'} does not exist: check the path (MNIST is downloaded " \
+                                "only into a folder whose name has no extension, such as data/mnist)\n", err
+    assert not (tmp_path / "toy.npzz").exists()
+
+
+def test_an_existing_folder_with_a_dot_gets_the_download(server, tmp_path, arrays, monkeypatch):
+    root, base = server
+    monkeypatch.setattr(download, "MNIST_FILES", md5_table(write_mnist(root / "m1", arrays)))
+    monkeypatch.setenv("SDA_MNIST_MIRRORS", f"{base}m1/")
+    dest = tmp_path / "mnist.v2"
+    dest.mkdir()  # created by the user: a folder, whatever its name
+    assert len(load_mnist_arrays(dest)[0][0]) == 50
 
 
 # --------------------------------------------------------------------------
@@ -396,7 +513,8 @@ def test_corrupt_gzip(mnist_dir):
 def test_html_page_saved_as_gz(mnist_dir, content):
     path = mnist_dir / TRAIN_LABELS
     path.write_bytes(content)
-    one_line_data_error(lambda: load_mnist_arrays(mnist_dir, download=False), path, "delete it")
+    one_line_data_error(lambda: load_mnist_arrays(mnist_dir, download=False), path, "delete it",
+                        "not a gzip file" if content else "is empty")
 
 
 def test_wrong_magic(mnist_dir, arrays):

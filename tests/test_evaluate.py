@@ -134,3 +134,37 @@ def test_evaluate_applies_the_training_runs_rescale(learnable_mnist, tmp_path):
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[0] == "test error %f %%" % recorded["test_error_percent"]
+
+
+def test_data_outside_0_1_names_what_evaluate_can_do(trained, learnable_mnist, tmp_path, capsys):
+    """evaluate.py has no --rescale: for 0..255 data and a model trained without it, the advice must not
+    be "pass --rescale" (train_sda.py's advice, which stays as it was)."""
+    from conftest import call_main
+
+    from sda.data import load_mnist_arrays
+
+    (train_x, train_y), (valid_x, valid_y), (test_x, test_y) = load_mnist_arrays(str(learnable_mnist))
+    raw = tmp_path / "m255.npz"
+    numpy.savez(raw, train_x=train_x * 255, train_y=train_y, valid_x=valid_x * 255, valid_y=valid_y,
+                test_x=test_x * 255, test_y=test_y)
+    code, err = call_main("evaluate", [trained, "--dataset", raw, "--output-dir", tmp_path / "out"], capsys)
+    assert code == 1 and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert "from 0.0 to 255.0" in err and "expected pixels in [0, 1]" in err, err
+    assert "pass --rescale" not in err and "trained without --rescale" in err, err
+    assert "divided by 255" in err and "train the model with --rescale" in err, err
+    assert not (tmp_path / "out" / "confusion_matrix.png").exists()
+    # the data loader's own advice, which train_sda.py shows (its --rescale exists), is unchanged
+    with pytest.raises(DataError, match="pass --rescale"):
+        load_mnist_arrays(str(raw))
+    code, err = call_main("train_sda", ["--dataset", raw, "--output-dir", tmp_path / "train"], capsys)
+    assert code == 1 and "pass --rescale" in err, err
+
+
+def test_a_class_without_test_examples_has_no_error_rate_and_classes_are_named():
+    from sda.evaluate import format_confusion
+
+    text = format_confusion(numpy.array([[3, 1], [0, 0]]), label_names=["cat", "dog"])
+    lines = text.splitlines()
+    assert lines[1].endswith("25.00") and lines[2].endswith("no test example") and "nan" not in text
+    assert lines[-1] == "classes: 0 = cat, 1 = dog"
+    assert "classes:" not in format_confusion(numpy.array([[1]]))

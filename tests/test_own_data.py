@@ -153,6 +153,25 @@ def test_image_folder_names_are_mapped_in_sorted_order_and_splits_carved(tmp_pat
         assert [splits.label_names[label] for label in y] == [Path(f).parent.name for f in files]
 
 
+@pytest.mark.parametrize("where", ["same split", "different splits"])
+def test_label_folders_of_one_number_are_refused(tmp_path, where):
+    root = write_image_folder(tmp_path / "imgs", splits=("train", "test"), n_per_class=2, labels=("0", "1", "2"))
+    if where == "same split":
+        write_image_folder(tmp_path / "imgs", splits=("train",), n_per_class=2, labels=("01",))
+        first, second = root / "train" / "01", root / "train" / "1"
+    else:
+        (root / "test" / "1").rename(root / "test" / "001")
+        first, second = root / "test" / "001", root / "train" / "1"
+    message = one_line_error(lambda: load_mnist_arrays(root), f"{first} and {second} are both label 1",
+                             "merge them", "rename one")
+    assert message.count(str(root)) == 2
+
+
+def test_a_label_past_int32_is_refused(tmp_path):
+    root = write_image_folder(tmp_path / "imgs", n_per_class=2, labels=("0", "1", "99999999999"))
+    one_line_error(lambda: load_mnist_arrays(root), root / "train" / "99999999999", "number the label folders from 0")
+
+
 def test_read_image_files(tmp_path):
     root = write_image_folder(tmp_path / "imgs", n_per_class=1, labels=("a",))
     x, shape = read_image_files([root / "train" / "a" / "000.png"])

@@ -17,7 +17,10 @@ checkout's ``data/`` folder.  What it is (:func:`load_mnist_arrays` picks the
 reader):
 
 * a folder holding the four IDX files (downloaded there if some are missing),
-  MNIST's or your own in the same layout and names, images of any size;
+  MNIST's or your own in the same layout and names (each gzipped, or
+  uncompressed under its name without ``.gz``), images of any size; a path
+  that does not exist is created for the download only if its name has no
+  extension and its parent folder exists (else it is refused as mistyped);
 * the tutorial's ``mnist.pkl.gz``;
 * a ``.npz`` holding ``train_x, train_y`` and optionally ``valid_x, valid_y``,
   ``test_x, test_y`` and ``label_names`` (:func:`~sda.data.npz.read_npz`);

@@ -8,19 +8,18 @@ from pathlib import Path
 
 import numpy
 
-from ..errors import DataError, UsageError
-from .download import MNIST_FILES
+from ..errors import DataError, UsageError, ValuesOutOfRange
+from .download import MNIST_FILES, MNIST_NAMES, idx_path
 from .idx import read_idx_folder
 from .image_folder import IMAGE_SUFFIXES, read_image_folder
 from .npz import read_npz
 from .preprocess import rescale_splits
+from .reading import reason
 from .splits import SPLIT_NAMES, Splits
 from .tutorial_pickle import PICKLE_SUFFIXES, read_pickle
 
 #: The checkout's ``data/`` folder, used when neither an argument nor SDA_DATA names one.
 DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2] / "data"
-
-_FILE_SUFFIXES = PICKLE_SUFFIXES + (".gz", ".npz", ".npy", ".zip", ".tar", ".bz2", ".xz")
 
 
 def resolve_dataset(path=None):
@@ -57,6 +56,9 @@ def _reader_for(path):
     three (x, y) pairs (a :class:`Splits`, or a plain tuple) with x floats of
     ``dtype``, shape (n, pixels), and y int32.
     """
+    if not _exists(path):
+        _refuse_missing(path)
+        return read_idx_folder  # a new folder for the four MNIST files
     name = path.name.lower()
     if name.endswith(PICKLE_SUFFIXES):
         if path.is_dir():
@@ -65,26 +67,44 @@ def _reader_for(path):
     if name.endswith(".npz"):
         if path.is_dir():
             raise DataError(f"{path} is a folder: give the .npz file itself, or a folder of IDX files or images")
-        if not path.exists():
-            raise DataError(f"{path} does not exist: give an existing .npz dataset")
         return read_npz
-    has_idx = path.is_dir() and any((path / n).exists() for n in MNIST_FILES)
+    has_idx = path.is_dir() and any(idx_path(path, n) is not None for n in MNIST_FILES)
     if path.is_dir() and not has_idx and (path / "train").is_dir():
         return read_image_folder
     if path.is_dir() and not has_idx:
         _refuse_loose_images(path)
-    if path.is_dir() or (not path.exists() and not name.endswith(_FILE_SUFFIXES)):
+    if path.is_dir():
         return read_idx_folder
-    if not path.exists():
-        raise DataError(
-            f"{path} does not exist: give an existing mnist.pkl.gz or .npz, or a folder for the four MNIST IDX files"
-        )
-    if path.name in MNIST_FILES:
+    if path.name in MNIST_NAMES:
         raise DataError(f"{path} is one of the four MNIST files: give the folder that holds all four ({path.parent})")
     raise DataError(
         f"{path} is in no format this program reads: give a folder with the four MNIST IDX files, "
         "the tutorial's mnist.pkl.gz, a .npz (train_x, train_y, ...) or a folder of train/<label>/ images"
     )
+
+
+def _exists(path):
+    try:
+        return path.exists()
+    except OSError as error:  # e.g. a folder on the way that may not be searched
+        raise DataError(f"cannot read {path} ({reason(error)}): check the path and its permissions") from error
+
+
+def _refuse_missing(path):
+    """A path that does not exist is only taken for a new folder to download MNIST into when its
+    name has no extension (a mistyped ``toy.npzz`` or ``digits/7/001.png`` is not) and its parent
+    is an existing folder (a mistyped parent is not created either)."""
+    if path.suffix:
+        raise DataError(
+            f"{path} does not exist: check the path (MNIST is downloaded only into a folder whose name has "
+            "no extension, such as data/mnist)"
+        )
+    parent = path.parent
+    if not _exists(parent):
+        raise DataError(f"{path} does not exist, nor does {parent}: check the path, or create {parent} "
+                        f"to have MNIST downloaded into {path}")
+    if not parent.is_dir():
+        raise DataError(f"{path} does not exist ({parent} is a file, not a folder): check the path")
 
 
 def _refuse_loose_images(folder):
@@ -115,7 +135,9 @@ def load_mnist_arrays(path=None, n_train=None, dtype="float32", download=True, r
         same layout), the tutorial's ``mnist.pkl.gz``, a ``.npz`` or a folder of
         ``train/<label>/`` images (see the module's docstring); ``None`` means
         :func:`resolve_dataset`'s default.  A folder that lacks the IDX files
-        (or does not exist yet) gets MNIST downloaded into it.
+        gets MNIST downloaded into it, and so does a path that does not exist
+        yet if its name has no extension and its parent folder exists (it is
+        created); any other path that does not exist is refused.
     :param n_train: keep only the first ``n_train`` training examples
     :param dtype: float type of x (``"float32"`` or ``"float64"``)
     :param download: download missing IDX files (else raise DataError)
@@ -192,11 +214,7 @@ def _check_values(path, pairs):
         if not (numpy.isfinite(low) and numpy.isfinite(high)):
             raise DataError(f"{path}: its {split} x holds NaN or infinite values: fix or remove those examples")
         if not (low >= 0 and high <= 1):
-            raise DataError(
-                f"{path}: its {split} x holds values from {low} to {high}, expected pixels in [0, 1] "
-                "(the cross-entropy cost needs them there): scale them yourself (e.g. divide by 255), "
-                "or pass --rescale to map the training set's range onto [0, 1]"
-            )
+            raise ValuesOutOfRange(f"{path}: its {split} x", low, high)
         if y.min() < 0:
             raise DataError(f"{path}: its {split} labels include {y.min()}; class labels must be >= 0")
 

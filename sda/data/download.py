@@ -28,6 +28,26 @@ MNIST_FILES = {
     TEST_LABELS: "ec29112dd5afa0611ce80d1b7f02629c",
 }
 
+
+def idx_names(name):
+    """The names one of the four MNIST files may have in a folder: its official (gzipped) one and,
+    for the file uncompressed, that name without ``.gz``."""
+    return name, name.removesuffix(".gz")
+
+
+#: The names of the four MNIST files, gzipped and uncompressed.
+MNIST_NAMES = frozenset(n for name in MNIST_FILES for n in idx_names(name))
+
+
+def idx_path(folder, name):
+    """Where ``folder`` holds the MNIST file ``name`` (e.g. :data:`TRAIN_IMAGES`): under its
+    official, gzipped name, else uncompressed without ``.gz``; None where it has neither."""
+    for candidate in idx_names(name):
+        if (Path(folder) / candidate).exists():
+            return Path(folder) / candidate
+    return None
+
+
 #: Base URLs that serve the four files, tried in order (``SDA_MNIST_MIRRORS``
 #: replaces them: base URLs separated by commas or white space).
 DEFAULT_MIRRORS = (
@@ -77,7 +97,8 @@ def download_mnist(dest_dir, mirrors=None, files=None, timeout=30, log=None):
     :param timeout: seconds a stalled connection is waited for
     :param log: function given one line per step (default: print to stderr)
 
-    A file already present is left alone, even if its md5 sum is wrong: the
+    A file already present is left alone (also uncompressed, under its name
+    without ``.gz``), even if its md5 sum is wrong: the
     readers check it and tell the user to delete it if it is damaged.  A file
     whose md5 sum is wrong is tried from the next mirror.  A file is written
     under its real name only once complete (temporary file, fsync, rename), so
@@ -91,7 +112,7 @@ def download_mnist(dest_dir, mirrors=None, files=None, timeout=30, log=None):
     written = []
     for name, md5 in files.items():
         target = dest_dir / name
-        if target.exists():
+        if idx_path(dest_dir, name) is not None:
             continue
         data = _fetch_verified(name, md5, mirrors, timeout, log, dest_dir, files)
         _write_atomically(target, data)

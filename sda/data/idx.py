@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy
 
 from ..errors import DataError
-from .download import MNIST_FILES, TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS, download_mnist
+from .download import (MNIST_FILES, MNIST_NAMES, TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS, download_mnist,
+                       idx_path)
 from .reading import Inflater, memory_size, open_regular
 from .splits import Splits
 
@@ -22,7 +23,7 @@ _IDX_UBYTE = 0x08
 
 def _fix_hint(path):
     """What to do about a damaged file: official ones can be downloaded again."""
-    if Path(path).name in MNIST_FILES:
+    if Path(path).name in MNIST_NAMES:
         return "delete it and run again to download it, or put the official file there"
     return "replace it with a valid file"
 
@@ -46,14 +47,16 @@ def read_idx(path, magic=None):
     hint = _fix_hint(path)
     with open_regular(path) as stream:
         data = Inflater(stream, path, hint)
-        if not data.compressed and Path(path).name.endswith(".gz"):
+        start = data.read_exactly(4)
+        if not data.compressed and Path(path).name.endswith(".gz") and not _idx_start(start):
+            # an uncompressed IDX file is read whatever its name; anything else named .gz is most
+            # likely what a server sent instead (an HTML error page)
             what = ("is empty" if not data.stored_size
                     else "is not a gzip file (an HTML error page saved under that name?)")
             raise DataError(f"{path} {what}: {hint}")
-        start = data.read_exactly(4)
         if len(start) < 4 and not data.finished:
             raise DataError(f"{path} is a truncated gzip file (its end is missing): {hint}")
-        if len(start) < 4 or start[:2] != b"\0\0" or start[2] != _IDX_UBYTE or start[3] == 0:
+        if not _idx_start(start):
             begins = f"starts with 0x{start.hex()}" if start else "is empty"
             raise DataError(f"{path} is not an IDX file of unsigned bytes (it {begins}): {hint}")
         found = struct.unpack(">I", start)[0]
@@ -80,6 +83,11 @@ def read_idx(path, magic=None):
         if not data.finished:
             raise DataError(f"{path} is a truncated gzip file (its end is missing): {hint}")
     return array.reshape(shape)
+
+
+def _idx_start(start):
+    """Whether ``start`` (a file's first 4 bytes) begins an IDX file of unsigned bytes."""
+    return len(start) == 4 and start[:2] == b"\0\0" and start[2] == _IDX_UBYTE and start[3] != 0
 
 
 def _check_declared_size(path, shape, declared, data, header):
@@ -128,20 +136,23 @@ def read_idx_folder(folder, dtype, download):
     validation = the last 10 000, test = the official 10 000 test images.  A
     smaller training file (test data) gives its last sixth to validation
     (``n_valid = n // 6``).  Missing files are downloaded unless ``download``
-    is false.
+    is false.  Each file may be gzipped (its official name) or uncompressed
+    (its name without ``.gz``); the gzipped one is read when both are there.
 
     Images of any size are read (rows and columns come from the IDX header);
     the training and test files must hold images of the same size.
     """
     _ensure_idx_files(folder, download)
-    train_x, train_y, train_shape = _read_idx_examples(folder / TRAIN_IMAGES, folder / TRAIN_LABELS, dtype)
-    test_x, test_y, test_shape = _read_idx_examples(folder / TEST_IMAGES, folder / TEST_LABELS, dtype)
+    train_images, train_labels, test_images, test_labels = (
+        idx_path(folder, name) for name in (TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS))
+    train_x, train_y, train_shape = _read_idx_examples(train_images, train_labels, dtype)
+    test_x, test_y, test_shape = _read_idx_examples(test_images, test_labels, dtype)
     if train_shape != test_shape:
         raise DataError(
-            f"{folder / TRAIN_IMAGES} holds {_size_text(train_shape)} images but {folder / TEST_IMAGES} "
+            f"{train_images} holds {_size_text(train_shape)} images but {test_images} "
             f"holds {_size_text(test_shape)} ones: both must have the same image size (rows x columns)"
         )
-    n_valid = _validation_size(len(train_x), folder / TRAIN_IMAGES)
+    n_valid = _validation_size(len(train_x), train_images)
     n_fit = len(train_x) - n_valid
     return Splits(
         ((train_x[:n_fit], train_y[:n_fit]), (train_x[n_fit:], train_y[n_fit:]), (test_x, test_y)),
@@ -155,14 +166,14 @@ def _size_text(shape):
 
 def _ensure_idx_files(folder, download):
     """Download the MNIST files missing from ``folder`` or, if not allowed, say which are missing."""
-    missing = [name for name in MNIST_FILES if not (folder / name).exists()]
+    missing = [name for name in MNIST_FILES if idx_path(folder, name) is None]
     if not missing:
         return
     if not download:
         where = f"{folder} does not exist" if not folder.exists() else f"{folder} lacks {', '.join(missing)}"
         raise DataError(
-            f"{where}: put the official MNIST files ({', '.join(MNIST_FILES)}) there "
-            "or allow downloading them"
+            f"{where}: put the official MNIST files ({', '.join(MNIST_FILES)}; gzipped, or uncompressed "
+            "without .gz) there or allow downloading them"
         )
     download_mnist(folder)
 

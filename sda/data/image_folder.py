@@ -40,7 +40,7 @@ def read_image_folder(folder, dtype, download):
     listed = {split: _list_image_split(folder / split) for split in SPLIT_NAMES if (folder / split).is_dir()}
     names = sorted({label for files in listed.values() for label, _ in files})
     if all(re.fullmatch(r"[0-9]+", name) for name in names):
-        index, label_names = {name: int(name) for name in names}, None
+        index, label_names = _numeric_labels(folder, listed, names), None
     else:
         index, label_names = {name: i for i, name in enumerate(names)}, names
     parts, reference = {}, None
@@ -54,6 +54,23 @@ def read_image_folder(folder, dtype, download):
     parts.update(carved, train=tuple(a[order] for a in rest))
     return Splits([parts[s][:2] for s in SPLIT_NAMES], image_shape=reference[1], label_names=label_names,
                   sources=tuple(parts[s][2] for s in SPLIT_NAMES))
+
+
+def _numeric_labels(folder, listed, names):
+    """``{name: int(name)}`` for label folders named by whole numbers; two names of one number
+    (``1`` and ``01``) would silently merge two classes, and a number past int32 fits no label."""
+    index, first = {}, {}
+    for name in names:
+        label = int(name)
+        where = next(folder / split / name for split, files in listed.items() if any(n == name for n, _ in files))
+        if label in first:
+            raise DataError(f"{first[label]} and {where} are both label {label} (a label folder named by a whole "
+                            "number is that label): merge them into one folder, or rename one")
+        if label > numpy.iinfo(numpy.int32).max:
+            raise DataError(f"{where} is label {label}, more than the largest label "
+                            f"{numpy.iinfo(numpy.int32).max}: number the label folders from 0")
+        index[name], first[label] = label, where
+    return index
 
 
 def _list_image_split(split_dir):
