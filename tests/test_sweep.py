@@ -149,6 +149,15 @@ def test_the_configuration_is_selected_on_validation_error_only():
     assert "finetune-lr=0.05" in summary.selection_sentence(rows)
 
 
+def test_nothing_is_selected_when_no_trial_finished_or_none_validated():
+    unfinished = [Row((), [Outcome(1, "unfinished")], "trials/a")]
+    assert summary.select(unfinished) is None
+    assert summary.selection_sentence(unfinished) == "No configuration finished a trial: nothing to select."
+    never_validated = [Row((), [Outcome(1, "finished", None, None, 1.0, [])], "trials/a")]  # --training-epochs 0
+    assert summary.select(never_validated) is None
+    assert "No finished trial has a validation error" in summary.selection_sentence(never_validated)
+
+
 def test_the_markdown_table_gives_mean_std_and_range_per_configuration():
     rows = made_up_rows()
     summary.select(rows)

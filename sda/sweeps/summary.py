@@ -181,6 +181,9 @@ def markdown_table(rows):
 def selection_sentence(rows):
     best = next((row for row in rows if row.selected), None)
     if best is None:
+        if any(row.finished for row in rows):
+            return ("No finished trial has a validation error (no finetuning epoch ran: --training-epochs 0?): "
+                    "nothing to select.")
         return "No configuration finished a trial: nothing to select."
     validation, test = best.stats("validation"), best.stats("test")
     n = len(best.finished)
