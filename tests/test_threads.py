@@ -67,7 +67,7 @@ def test_the_da_kernel_gives_the_same_bits_on_two_threads(dtype, n_vis, n_hid, b
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("sizes", [[64, 40, 30], [50, 7], [33, 70, 20, 17], [150, 130, 80]])
+@pytest.mark.parametrize("sizes", [[64, 40, 30], [50, 7], [33, 70, 20, 17], [150, 130, 80], [151, 300, 257, 12]])
 @pytest.mark.parametrize("batch_size", [1, 3, 20])
 def test_the_finetuning_kernel_gives_the_same_bits_on_two_threads(dtype, sizes, batch_size):
     one, two = mlp_run(1, dtype, sizes, batch_size), mlp_run(2, dtype, sizes, batch_size)

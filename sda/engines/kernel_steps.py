@@ -540,33 +540,79 @@ def _forward_columns(x, W, b, out, start, stop):
         out[j] = _sigmoid(acc[j - first])
 
 
+#: columns per block of the two-thread forward pass of batch-1 finetuning (:func:`_forward_rows_pipelined`)
+FORWARD_BLOCK = 128
+
+
+@njit
+def _forward_rows_pipelined(x, W, b, out, partial, role, count, counters):
+    """``out = sigmoid(b + x @ W)`` on two threads that each keep to their own rows of W (the rows they update
+    in the backward pass, :func:`_backprop_rows`), with the sums of :func:`_forward_columns`, in its order.
+
+    Block by block of ``FORWARD_BLOCK`` columns, the first thread sums its rows into ``partial`` and publishes
+    the block (counts ``count + 1``, ...); the second continues each block's sums over the other rows, one block
+    behind, and writes ``out``.  So no row is read by the core that did not write it, and each core streams half
+    of W.  Returns the count after the last block."""
+    start, stop = _split(W.shape[0], 0.5, role, 2, 1)
+    n_cols = W.shape[1]
+    blocks = (n_cols + FORWARD_BLOCK - 1) // FORWARD_BLOCK
+    acc = np.empty(FORWARD_BLOCK, W.dtype)
+    for block in range(blocks):
+        first, last = np.uint64(block * FORWARD_BLOCK), np.uint64(min(n_cols, (block + 1) * FORWARD_BLOCK))
+        if role == 0:
+            for j in range(first, last):
+                acc[j - first] = b[j]
+        else:
+            wait_for(counters, 0, count + block + 1)
+            for j in range(first, last):
+                acc[j - first] = partial[j]
+        for i in range(start, stop):
+            xi = x[i]
+            if xi != 0.0:
+                for j in range(first, last):
+                    acc[j - first] += xi * W[i, j]
+        if role == 0:
+            for j in range(first, last):
+                partial[j] = acc[j - first]
+            publish(counters, 0, count + block + 1)
+        else:
+            for j in range(first, last):
+                out[j] = _sigmoid(acc[j - first])
+    return count + blocks
+
+
 @njit
 def mlp_train(X, Y, first, stop, batch_size, Ws, bs, W_out, b_out, lr):
     """Finetuning SGD on minibatches first..stop-1; ``Ws``, ``bs`` are typed
     lists of the sigmoid layers' parameters.  Returns each step's cost."""
     if batch_size == 1:
-        acts, deltas, p = mlp_workspace(Ws, W_out)
-        return mlp_train_b1(X, Y, first, stop, Ws, bs, W_out, b_out, lr, acts, deltas, p, 0, 1, NO_PARTNER)
+        return mlp_train_b1(X, Y, first, stop, Ws, bs, W_out, b_out, lr, *mlp_workspace(Ws, W_out), 0, 1,
+                            NO_PARTNER)
     return mlp_train_batch(X, Y, first, stop, batch_size, Ws, bs, W_out, b_out, lr,
                            *mlp_workspace_batch(batch_size, Ws, W_out), 0, 1, NO_PARTNER)
 
 
 @njit
 def mlp_workspace(Ws, W_out):
-    """The arrays the two threads of a batch-1 finetuning call share: each layer's output and delta, and the
-    softmax layer's output."""
+    """The arrays the two threads of a batch-1 finetuning call share: each layer's output and delta, the
+    softmax layer's output, and the first thread's partial sums of the forward pass."""
     acts, deltas = List(), List()
+    widest = 0
     for W in Ws:
         acts.append(np.empty(W.shape[1], W.dtype))
         deltas.append(np.empty(W.shape[1], W.dtype))
-    return acts, deltas, np.empty(W_out.shape[1], W_out.dtype)
+        widest = max(widest, W.shape[1])
+    return acts, deltas, np.empty(W_out.shape[1], W_out.dtype), np.empty(widest, W_out.dtype)
 
 
 @njit
-def mlp_train_b1(X, Y, first, stop, Ws, bs, W_out, b_out, lr, acts, deltas, p, role, n_threads, counters):
-    """Batch-1 finetuning steps on one thread or two (``role`` 0 or 1 of ``n_threads``), with the same bits:
-    the forward products split by columns, the backward passes (one per layer: the delta below with the old
-    weights, then the update) by rows, the softmax layer on the first thread."""
+def mlp_train_b1(X, Y, first, stop, Ws, bs, W_out, b_out, lr, acts, deltas, p, partial, role, n_threads,
+                 counters):
+    """Batch-1 finetuning steps on one thread or two (``role`` 0 or 1 of ``n_threads``), with the same bits.
+    On two threads each keeps to its half of the rows of every hidden layer's W: the backward passes (one per
+    layer: the delta below with the old weights, then the update) split by rows, and so do the forward products
+    (:func:`_forward_rows_pipelined`: the second thread continues the first's sums); the softmax layer runs on
+    the first thread."""
     n_layers = len(Ws)
     costs = np.empty(stop - first, np.float64)
     n_out = W_out.shape[1]
@@ -575,8 +621,10 @@ def mlp_train_b1(X, Y, first, stop, Ws, bs, W_out, b_out, lr, acts, deltas, p, r
         x = X[t]
         inputs = x
         for k in range(n_layers):
-            start, end = _split(Ws[k].shape[1], 0.5, role, n_threads, 16)
-            _forward_columns(inputs, Ws[k], bs[k], acts[k], start, end)
+            if n_threads == 1:
+                _forward_columns(inputs, Ws[k], bs[k], acts[k], 0, Ws[k].shape[1])
+            else:
+                meetings = _forward_rows_pipelined(inputs, Ws[k], bs[k], acts[k], partial, role, meetings, counters)
             meetings += 1
             barrier(counters, role, meetings)
             inputs = acts[k]
