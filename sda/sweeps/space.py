@@ -234,10 +234,11 @@ def check_data(configurations):
     from ..configs import check_arrays_fit
     from ..data import load_mnist_arrays
 
-    loaded = {}
+    by_data = {}
     for configuration in configurations:
         s = configuration.settings
-        key = (s["dataset"], s["n_train"], s["rescale"])
-        if key not in loaded:
-            loaded[key] = load_mnist_arrays(s["dataset"], n_train=s["n_train"], rescale=s["rescale"])
-        check_arrays_fit(loaded[key], s["n_ins"], s["n_outs"], s["batch_size"])
+        by_data.setdefault((s["dataset"], s["n_train"], s["rescale"]), []).append(s)
+    for (dataset, n_train, rescale), settings in by_data.items():  # one dataset in memory at a time
+        arrays = load_mnist_arrays(dataset, n_train=n_train, rescale=rescale)
+        for s in settings:
+            check_arrays_fit(arrays, s["n_ins"], s["n_outs"], s["batch_size"])
