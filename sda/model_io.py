@@ -43,11 +43,19 @@ def set_param_arrays(model, arrays):
     if missing:
         raise ValueError(f"missing parameters: {', '.join(missing)}")
     for name, variable in named.items():
-        value = numpy.asarray(arrays[name])
-        expected = variable.get_value(borrow=True).shape
-        if value.shape != expected:
-            raise ValueError(f"{name} has shape {value.shape}, the model expects {expected}")
-        variable.set_value(value.astype(variable.dtype))
+        _set_checked(name, variable, arrays[name])
+
+
+def _set_checked(name, variable, value):
+    """``variable.set_value(value)``, refusing with a ValueError what training never writes (a file edited by
+    hand or damaged): another shape, or NaN and infinities (training stops before saving those)."""
+    value = numpy.asarray(value)
+    expected = variable.get_value(borrow=True).shape
+    if value.shape != expected:
+        raise ValueError(f"{name} has shape {value.shape}, the model expects {expected}")
+    if value.dtype.kind not in "fiu" or not numpy.isfinite(value).all():
+        raise ValueError(f"{name} holds values that are not finite numbers")
+    variable.set_value(value.astype(variable.dtype))
 
 
 class SharedValues:
@@ -61,10 +69,7 @@ class SharedValues:
 
     def load_state_dict(self, state):
         for name, variable in self.named.items():
-            value, expected = numpy.asarray(state[name]), variable.get_value(borrow=True).shape
-            if value.shape != expected:
-                raise ValueError(f"{name} has shape {value.shape}, the model expects {expected}")
-            variable.set_value(value.astype(variable.dtype))
+            _set_checked(name, variable, state[name])
 
 
 class Parameters(SharedValues):

@@ -157,10 +157,13 @@ class ResumableRun:
         self.parts.update(parts)
         return list(parts.values())[-1]
 
-    def restore(self, fingerprint):
+    def restore(self, fingerprint, check=None):
         """With ``resume``, loads every tracked part from the checkpoint (checked
         against the configuration and ``fingerprint``, a digest of the training
-        data); returns whether it did."""
+        data); returns whether it did.
+
+        :param check: called after loading; a ValueError from it (a loop position this run cannot have
+            reached, in a checkpoint edited by hand) refuses the checkpoint as one that does not fit"""
         self.fingerprint = fingerprint
         if not self.resume:
             return False
@@ -174,6 +177,12 @@ class ResumableRun:
             except (KeyError, TypeError, ValueError, AttributeError) as error:  # a checkpoint edited by hand
                 raise UserError(f"{self.checkpointer.path} does not fit this run ({name}: {error}): delete it to "
                                 f"start over") from None
+        if check is not None:
+            try:
+                check()
+            except ValueError as error:
+                raise UserError(f"{self.checkpointer.path} does not fit this run ({error}): delete it to start "
+                                f"over") from None
         return True
 
     def checkpoint(self, force=False):

@@ -136,6 +136,19 @@ class EpochProgress(DataclassState):
     epoch_costs: list = field(default_factory=list)
     mean_costs: list = field(default_factory=list)
 
+    def check_fits(self, epochs, n_batches, where):
+        """Raises ValueError unless a run of ``epochs`` epochs of ``n_batches`` minibatches can stand here."""
+        _check_position(where, "epoch", self.epoch, epochs)
+        _check_position(where, "minibatch", self.minibatch, n_batches)
+        if len(self.mean_costs) != self.epoch or len(self.epoch_costs) != self.minibatch:
+            raise ValueError(f"{where}: the costs recorded do not match epoch {self.epoch}, minibatch "
+                             f"{self.minibatch}")
+
+
+def _check_position(where, what, value, last):
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= last:
+        raise ValueError(f"{where}: {what} {value!r} is not one of 0..{last}")
+
 
 def train_epochs(run, n_batches, epochs, log_line, learning_rate, progress=None, after_epoch=None, stop=None,
                  where="training", bars=None):
@@ -171,6 +184,15 @@ class PretrainingState(DataclassState):
         self.layer, self.costs = state["layer"], state["costs"]
         self.progress = EpochProgress()
         self.progress.load_state_dict(state["progress"])
+
+    def check_fits(self, n_layers, epochs, n_batches):
+        """Raises ValueError unless a run of ``n_layers`` layers (``epochs`` epochs each, of ``n_batches``
+        minibatches) can stand here."""
+        _check_position("pretraining", "layer", self.layer, n_layers)
+        if len(self.costs) != self.layer:
+            raise ValueError(f"pretraining: the costs of {len(self.costs)} layers are recorded, not {self.layer}")
+        if self.layer < n_layers:
+            self.progress.check_fits(epochs, n_batches, f"pretraining layer {self.layer}")
 
 
 def pretrain_sda(runner_for, n_layers, n_train_batches, epochs, learning_rate, log, state=None, after_epoch=None,
@@ -214,6 +236,13 @@ class EarlyStoppingState(DataclassState):
     epoch_costs: list = field(default_factory=list)
     done_looping: bool = False
     history: list = field(default_factory=list)  # one dict per validation
+
+    def check_fits(self, training_epochs):
+        """Raises ValueError unless a run of ``training_epochs`` epochs can stand here."""
+        _check_position("finetuning", "epoch", self.epoch, training_epochs)
+        _check_position("finetuning", "minibatch", self.minibatch, self.n_train_batches)
+        if len(self.epoch_costs) != self.minibatch:
+            raise ValueError(f"finetuning: the costs recorded do not match minibatch {self.minibatch}")
 
     @classmethod
     def start(cls, n_train_batches, patience_epochs=10):

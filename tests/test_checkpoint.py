@@ -260,6 +260,45 @@ def test_a_checkpoint_whose_arrays_do_not_fit_the_model_is_one_clear_line(learna
     assert "delete it to start over" in message and "\n" not in message
 
 
+def _edit_nan_weight(parts):
+    parameters = next(part for part in parts.values() if isinstance(part, dict) and "hidden_W_0" in part)
+    parameters["hidden_W_0"] = numpy.full_like(parameters["hidden_W_0"], numpy.nan)
+
+
+def _edit_layer_past_the_last(parts):
+    parts["pretraining"]["layer"] = 7
+
+
+def _edit_epoch_past_the_last(parts):
+    parts["pretraining"]["progress"]["epoch"] = 99
+
+
+def _edit_finetuning_minibatch(parts):
+    parts["finetuning"]["minibatch"] = -1
+
+
+@pytest.mark.parametrize("edit, expected", [
+    (_edit_nan_weight, "hidden_W_0 holds values that are not finite numbers"),
+    (_edit_layer_past_the_last, "pretraining: layer 7 is not one of 0..2"),
+    (_edit_epoch_past_the_last, "pretraining layer 0: epoch 99 is not one of 0..3"),
+    (_edit_finetuning_minibatch, "finetuning: minibatch -1 is not one of 0.."),
+])
+def test_a_checkpoint_edited_into_a_state_training_never_reaches_is_one_clear_line(learnable_mnist, tmp_path,
+                                                                                    edit, expected):
+    # NaN weights were reported as a diverged training; a pretraining layer past the last one skipped pretraining
+    out = tmp_path / "run"
+    with pytest.raises(RunInterrupted):
+        run_sda(sda_config(learnable_mnist, out), stop_after_minibatches=30)
+    state = read_checkpoint(out / CHECKPOINT_NAME)
+    edit(state["parts"])
+    write_checkpoint(out / CHECKPOINT_NAME, state)
+    with pytest.raises(UserError) as refused:
+        run_sda(sda_config(learnable_mnist, out, resume=True))
+    message = str(refused.value)
+    assert "does not fit this run" in message and expected in message
+    assert "delete it to start over" in message and "\n" not in message
+
+
 def test_checkpoint_every_n(tmp_path):
     checkpointer = Checkpointer(str(tmp_path), "sda", {}, every=3)
     written = [checkpointer.save({"i": i}, "fp") for i in range(7)]

@@ -112,6 +112,16 @@ def test_load_model_refuses_arrays_of_another_model(tmp_path):
         load_model(str(tmp_path / "other.npz"))
 
 
+def test_load_model_refuses_weights_that_are_not_finite(trained, tmp_path):
+    from sda.model_io import load_model
+
+    arrays = dict(numpy.load(trained / "model.npz"))
+    arrays["logistic_b"] = numpy.full_like(arrays["logistic_b"], numpy.inf)
+    numpy.savez(tmp_path / "edited.npz", **arrays)
+    with pytest.raises(DataError, match="logistic_b holds values that are not finite numbers"):
+        load_model(str(tmp_path / "edited.npz"))
+
+
 def test_evaluate_applies_the_training_runs_rescale(learnable_mnist, tmp_path):
     """A model trained with --rescale on raw 0..255 pixels: evaluate.py maps the test set the same way."""
     import json

@@ -71,7 +71,11 @@ def _train_da(run, config, engine, script):
         run.track(**{f"params_{i}": SharedValues({"W": da.W, "b": da.b, "b_prime": da.b_prime}),
                      f"noise_{i}": theano_rng, f"progress_{i}": progress})
         dAs.append((corruption, da, progress, run.clock(str(i))))
-    if run.restore(data_fingerprint([train_set_x.get_value(borrow=True)])):
+    def check_resumed_position():
+        for corruption, _, progress, _ in dAs:
+            progress.check_fits(config.training_epochs, n_train_batches, f"the dA with {corruption:.0%} corruption")
+
+    if run.restore(data_fingerprint([train_set_x.get_value(borrow=True)]), check=check_resumed_position):
         log(f"... resuming from {run.checkpointer.path}")
 
     finished = []

@@ -75,7 +75,11 @@ def _train_sda(run, config, engine, script, dA_class, on_validation):
     run.track(params=Parameters(sda), noise=sda.theano_rng)
     best = run.track(best_params=BestParameters(sda))
     pretraining_clock, finetuning_clock = run.clock("pretraining"), run.clock("finetuning")
-    if run.restore(data_fingerprint(dataset_values(datasets)[0])):
+    def check_resumed_position():
+        pretraining.check_fits(sda.n_layers, config.pretraining_epochs, n_train_batches)
+        finetuning.check_fits(config.training_epochs)
+
+    if run.restore(data_fingerprint(dataset_values(datasets)[0]), check=check_resumed_position):
         where = (f"pretraining layer {pretraining.layer}, epoch {pretraining.progress.epoch}"
                  if pretraining.layer < sda.n_layers else
                  f"finetuning epoch {finetuning.epoch + (not finetuning.in_epoch)}")
