@@ -46,6 +46,10 @@ def parser():
     add_engine_flag(p, d.engine)
     p.add_argument("--eval-batch-size", type=int, default=d.eval_batch_size,
                    help="minibatch size of validation and test (speed only; results do not change)")
+    p.add_argument("--pretrained-from", metavar="RUN", default=None,
+                   help="skip pretraining: start from the layers a finished pretraining left in RUN/pretrained.npz "
+                        "(a train_sda.py run with the same flags but for the finetuning's: --finetune-lr, "
+                        "--finetune-lr-decay, --training-epochs); the same numbers as pretraining again")
     add_checkpoint_flags(p, "--output-dir")
     p.add_argument("--overwrite", action="store_true",
                    help="replace the files of a finished run in --output-dir (else a fresh run there is refused)")

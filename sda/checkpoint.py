@@ -21,10 +21,33 @@ from .errors import UsageError, UserError
 from .files import atomic_write, remove_stale_temporaries
 
 CHECKPOINT_NAME = "checkpoint.npz"
+#: a run's state when its pretraining ended, in the checkpoint's format: ``--pretrained-from`` starts there
+PRETRAINED_NAME = "pretrained.npz"
 OLD_CHECKPOINT_NAME = "checkpoint.pkl"  # written by sda 1.0 (a pickle)
 FORMAT_VERSION = 2
 _STATE_MEMBER = "__state__"
 _ARRAY_KEY = "__array__"
+
+
+NOT_PRETRAINED = "give --pretrained-from the folder of a train_sda.py run whose pretraining ended"
+
+
+def pretrained_snapshot(run):
+    """The ``pretrained.npz`` of ``--pretrained-from RUN`` (a run's folder, or the file itself)."""
+    path = run if os.path.isfile(run) else os.path.join(run, PRETRAINED_NAME)
+    if not os.path.isfile(path):
+        raise UsageError(f"--pretrained-from {run}: there is no {path}: give the --output-dir of a train_sda.py run "
+                         f"whose pretraining ended (it keeps its layers there)")
+    return path
+
+
+def pretrained_config(path):
+    """The configuration a ``pretrained.npz`` was pretrained with (its result keys and numbers' settings)."""
+    state = read_checkpoint(path, NOT_PRETRAINED)
+    config = state.get("config") if isinstance(state, dict) else None
+    if not isinstance(config, dict):
+        raise UserError(f"{path} is not a checkpoint of sda: {NOT_PRETRAINED}")
+    return config
 
 
 def data_fingerprint(arrays):
@@ -71,7 +94,7 @@ def write_checkpoint(path, state):
         numpy.savez(f, **arrays)
 
 
-def read_checkpoint(path):
+def read_checkpoint(path, advice="delete it to start over"):
     """The state written by :func:`write_checkpoint`; one-line :class:`UserError` if damaged."""
     try:
         with numpy.load(path, allow_pickle=False) as npz:
@@ -79,8 +102,7 @@ def read_checkpoint(path):
         document = json.loads(arrays.pop(_STATE_MEMBER).tobytes().decode("utf-8"))
         return _join_arrays(document, arrays)
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, UnicodeDecodeError) as error:
-        raise UserError(f"{path} is not a readable checkpoint ({type(error).__name__}): delete it to start "
-                        f"over") from None
+        raise UserError(f"{path} is not a readable checkpoint ({type(error).__name__}): {advice}") from None
 
 
 class Checkpointer:
@@ -115,8 +137,16 @@ class Checkpointer:
                     f"{path} holds the checkpoint of an unfinished run: add --resume to continue it, "
                     f"or choose another output directory (or delete the file to start over)")
 
-    def load(self, fingerprint):
-        """The saved state of every part, after checking it belongs to this run."""
+    def load(self, fingerprint, source=None, ignore=()):
+        """The saved state of every part, after checking it belongs to this run.
+
+        :param source: read this file (another run's ``pretrained.npz``, for ``--pretrained-from``) instead of
+            this run's checkpoint
+        :param ignore: configuration keys in which ``source`` may differ from this run (the finetuning's)
+        """
+        if source is not None:
+            return self._check(read_checkpoint(source, NOT_PRETRAINED), source, fingerprint, ignore,
+                               "--pretrained-from")
         if not self.exists():
             if os.path.exists(self.old_path):
                 raise UsageError(f"--resume: {self.old_path} is a checkpoint of an older sda version (a pickle, "
@@ -124,28 +154,36 @@ class Checkpointer:
                                  f"started it, or delete the file and start over")
             raise UsageError(f"--resume: there is no checkpoint {self.path} to resume from: "
                              f"run without --resume to start, or give the output directory of the run to resume")
-        payload = read_checkpoint(self.path)
+        return self._check(read_checkpoint(self.path), self.path, fingerprint, (), "--resume")
+
+    def _check(self, payload, path, fingerprint, ignore, flag):
+        resuming = flag == "--resume"
+        advice = "delete it to start over" if resuming else NOT_PRETRAINED
         try:
             kind, version, config = payload["kind"], payload["format_version"], payload["config"]
             saved_fingerprint, parts = payload["data_fingerprint"], payload["parts"]
         except (KeyError, TypeError):
-            raise UserError(f"{self.path} is not a checkpoint of sda: delete it to start over") from None
+            raise UserError(f"{path} is not a checkpoint of sda: {advice}") from None
         if kind != self.kind or version != FORMAT_VERSION:
-            raise UsageError(f"{self.path} is a checkpoint of a {kind} run (format {version}), "
-                             f"not of this {self.kind} run (format {FORMAT_VERSION}): use another output directory")
+            raise UsageError(f"{path} is a checkpoint of a {kind} run (format {version}), "
+                             f"not of this {self.kind} run (format {FORMAT_VERSION}): "
+                             f"{'use another output directory' if resuming else advice}")
         config = {**{k: v for k, v in self.defaults.items() if k not in config}, **config}
-        differing = sorted(k for k in set(config) | set(self.config) if config.get(k) != self.config.get(k))
+        differing = sorted(k for k in set(config) | set(self.config)
+                           if k not in ignore and config.get(k) != self.config.get(k))
         if differing:
-            details = ", ".join(f"{k} (checkpoint: {config.get(k)!r}, now: {self.config.get(k)!r})"
-                                for k in differing)
-            raise UsageError(f"--resume: the configuration differs from the checkpoint's in {details}: "
-                             f"resume with the original flags and settings (THEANO_FLAGS, --engine, the "
-                             f"kernels' arithmetic, the installed versions)")
+            details = ", ".join(f"{k} ({'checkpoint' if resuming else 'pretrained'}: {config.get(k)!r}, "
+                                f"now: {self.config.get(k)!r})" for k in differing)
+            raise UsageError(f"{flag}: the configuration differs from {'the checkpoint' if resuming else path}'s "
+                             f"in {details}: {'resume' if resuming else 'run'} with the flags and settings of "
+                             f"{'the original run' if resuming else 'the pretrained run'} (THEANO_FLAGS, --engine, "
+                             f"the kernels' arithmetic, the installed versions)"
+                             + ("" if resuming else "; only the finetuning's may differ"))
         if saved_fingerprint != fingerprint:
-            raise UsageError("--resume: the training data differ from the data the checkpoint was trained on: "
-                             "resume with the original --dataset and --n-train")
+            raise UsageError(f"{flag}: the training data differ from the data {path} was trained on: "
+                             f"{'resume' if resuming else 'run'} with its --dataset and --n-train")
         if not isinstance(parts, dict):
-            raise UserError(f"{self.path} is not a checkpoint of sda: delete it to start over")
+            raise UserError(f"{path} is not a checkpoint of sda: {advice}")
         return parts
 
     def save(self, parts, fingerprint, force=False):
@@ -153,9 +191,13 @@ class Checkpointer:
         self._calls += 1
         if not force and (self.every <= 0 or self._calls % self.every):
             return False
-        write_checkpoint(self.path, {"kind": self.kind, "format_version": FORMAT_VERSION, "config": self.config,
-                                     "data_fingerprint": fingerprint, "parts": parts})
+        self.save_as(self.path, parts, fingerprint)
         return True
+
+    def save_as(self, path, parts, fingerprint):
+        """Writes ``parts`` to ``path`` now, in the checkpoint's format (a snapshot kept beside the results)."""
+        write_checkpoint(path, {"kind": self.kind, "format_version": FORMAT_VERSION, "config": self.config,
+                                "data_fingerprint": fingerprint, "parts": parts})
 
     def remove(self):
         """The run finished: its results replace the checkpoint (and the partial checkpoints of a run killed

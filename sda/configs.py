@@ -14,8 +14,10 @@ from .errors import DataError, UsageError
 
 # keys of a configuration that do not change a run's numbers: a resumed run may change them
 NOT_RESULT_KEYS = {"dataset", "output_dir", "output_folder", "resume", "overwrite", "checkpoint_every",
-                   "eval_batch_size",
+                   "eval_batch_size", "pretrained_from",  # a pretrained run's layers are those it would pretrain
                    "progress"}
+# keys that finetuning alone reads: a run started from another's pretrained layers may change them
+FINETUNING_KEYS = ("finetune_lr", "finetune_lr_decay", "training_epochs")
 
 
 @dataclass
@@ -43,6 +45,7 @@ class SdAConfig:
     progress: bool = None  # None: a progress bar when stderr is a terminal
     overwrite: bool = False  # replace a finished run's files in the output folder
     engine: str = "auto"  # kernels (fast, CPU), compiled (the tutorial's compiled functions), chunks (a scan, GPUs), auto
+    pretrained_from: str = None  # a run's folder: start from its pretrained.npz and only finetune
 
     def validate(self):
         check_positive_int("--batch-size", self.batch_size)

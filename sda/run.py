@@ -157,33 +157,45 @@ class ResumableRun:
         self.parts.update(parts)
         return list(parts.values())[-1]
 
-    def restore(self, fingerprint, check=None):
+    def restore(self, fingerprint, check=None, source=None, ignore=()):
         """With ``resume``, loads every tracked part from the checkpoint (checked
         against the configuration and ``fingerprint``, a digest of the training
         data); returns whether it did.
 
         :param check: called after loading; a ValueError from it (a loop position this run cannot have
-            reached, in a checkpoint edited by hand) refuses the checkpoint as one that does not fit"""
+            reached, in a checkpoint edited by hand) refuses the checkpoint as one that does not fit
+        :param source: without ``resume``, start from this snapshot of another run instead (see
+            :meth:`snapshot`), whose configuration may differ from this run's in the keys ``ignore``
+        """
         self.fingerprint = fingerprint
-        if not self.resume:
+        if self.resume:
+            source, ignore = None, ()
+        elif source is None:
             return False
-        saved = self.checkpointer.load(fingerprint)
+        path = source or self.checkpointer.path
+        advice = "delete it to start over" if source is None else "run without --pretrained-from"
+        saved = self.checkpointer.load(fingerprint, source=source, ignore=ignore)
         missing = sorted(set(self.parts) - set(saved))
         if missing:
-            raise UserError(f"{self.checkpointer.path} lacks {', '.join(missing)}: delete it to start over")
+            raise UserError(f"{path} lacks {', '.join(missing)}: {advice}")
         for name, part in self.parts.items():
             try:
                 part.load_state_dict(saved[name])
             except (KeyError, TypeError, ValueError, AttributeError) as error:  # a checkpoint edited by hand
-                raise UserError(f"{self.checkpointer.path} does not fit this run ({name}: {error}): delete it to "
-                                f"start over") from None
+                raise UserError(f"{path} does not fit this run ({name}: {error}): {advice}") from None
         if check is not None:
             try:
                 check()
             except ValueError as error:
-                raise UserError(f"{self.checkpointer.path} does not fit this run ({error}): delete it to start "
-                                f"over") from None
+                raise UserError(f"{path} does not fit this run ({error}): {advice}") from None
         return True
+
+    def snapshot(self, name):
+        """Writes every tracked part as they are now to ``name`` in the output directory, in the checkpoint's
+        format, to keep (a later run may start from it: :meth:`restore` with ``source``)."""
+        self.checkpointer.save_as(os.path.join(self.output_dir, name), {n: part.state_dict()
+                                                                        for n, part in self.parts.items()},
+                                  self.fingerprint)
 
     def checkpoint(self, force=False):
         """Saves every tracked part (every ``checkpoint_every`` calls, or now if ``force``)."""

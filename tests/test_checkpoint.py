@@ -299,6 +299,51 @@ def test_a_checkpoint_edited_into_a_state_training_never_reaches_is_one_clear_li
     assert "delete it to start over" in message and "\n" not in message
 
 
+# ---------------------------------------------------------------- --pretrained-from
+
+
+def test_finetuning_from_another_runs_pretrained_layers_gives_the_numbers_of_a_full_run(learnable_mnist, tmp_path,
+                                                                                         capsys):
+    """A run with other finetuning flags leaves its layers in pretrained.npz; finetuning them with these flags
+    gives, bit for bit, what pretraining again would have."""
+    full = run_sda(sda_config(learnable_mnist, tmp_path / "full", finetune_lr=0.05, training_epochs=4))
+    run_sda(sda_config(learnable_mnist, tmp_path / "other", finetune_lr=0.2, training_epochs=2))
+    capsys.readouterr()
+    again = run_sda(sda_config(learnable_mnist, tmp_path / "again", finetune_lr=0.05, training_epochs=4,
+                               pretrained_from=str(tmp_path / "other")))
+    printed = capsys.readouterr().out
+    for key in ("validation_history", "pretraining_costs", "test_error_percent", "best_iter"):
+        assert again[key] == full[key], key
+    with numpy.load(tmp_path / "full" / "model.npz") as a, numpy.load(tmp_path / "again" / "model.npz") as b:
+        assert sorted(a.files) == sorted(b.files) and all(numpy.array_equal(a[k], b[k]) for k in a.files)
+    assert "Pre-training layer 1, epoch 2, cost" in printed and "... pretrained layers from" in printed
+    assert again["config"]["pretrained_from"] == str(tmp_path / "other")
+    assert (tmp_path / "again" / "pretrained.npz").exists()  # its own, for another finetuning
+
+
+def test_a_pretrained_run_of_other_pretraining_flags_is_one_line(learnable_mnist, tmp_path):
+    run_sda(sda_config(learnable_mnist, tmp_path / "other", training_epochs=1))
+    for changes, says in [(dict(seed=3), "seed (pretrained: 89677, now: 3)"),
+                          (dict(pretrain_lr=0.02), "pretrain_lr (pretrained: 0.01, now: 0.02)"),
+                          (dict(n_train=100), "n_train (pretrained: 200, now: 100)")]:
+        with pytest.raises(UsageError) as refused:
+            run_sda(sda_config(learnable_mnist, tmp_path / "new", pretrained_from=str(tmp_path / "other"),
+                               **changes))
+        assert says in str(refused.value) and "\n" not in str(refused.value)
+    with pytest.raises(UsageError, match="there is no .*pretrained.npz: give the --output-dir of a train_sda.py"):
+        run_sda(sda_config(learnable_mnist, tmp_path / "new", pretrained_from=str(tmp_path / "nothing")))
+    with pytest.raises(UserError, match="not a readable checkpoint .*: give --pretrained-from the folder"):
+        run_sda(sda_config(learnable_mnist, tmp_path / "new", pretrained_from=str(tmp_path / "other" / "model.npz")))
+
+
+def test_a_checkpoint_of_a_run_still_pretraining_is_no_pretrained_run(learnable_mnist, tmp_path):
+    with pytest.raises(RunInterrupted):
+        run_sda(sda_config(learnable_mnist, tmp_path / "stopped"), stop_after_minibatches=300)
+    with pytest.raises(UserError, match="it holds no run as its pretraining ended"):
+        run_sda(sda_config(learnable_mnist, tmp_path / "new",
+                           pretrained_from=str(tmp_path / "stopped" / CHECKPOINT_NAME)))
+
+
 def test_checkpoint_every_n(tmp_path):
     checkpointer = Checkpointer(str(tmp_path), "sda", {}, every=3)
     written = [checkpointer.save({"i": i}, "fp") for i in range(7)]

@@ -57,6 +57,7 @@ def base_config(*argv):
     (["--resume"], "a sweep run again with the same command continues by itself"),
     (["--training-epochs", "0"], "at least one finetuning epoch"),
     (["--n-train", "5", "--grid", "batch-size", "1", "10"], "--batch-size 10 is larger than the training set (5 "),
+    (["--pretrained-from", "nowhere"], "nowhere/pretrained.npz: give the --output-dir of a train_sda.py run"),
 ])
 def test_a_bad_search_space_is_one_line_and_exit_2_before_ray_starts(argv, says, learnable_mnist, tmp_path,
                                                                        monkeypatch, capsys):
@@ -69,6 +70,21 @@ def test_a_bad_search_space_is_one_line_and_exit_2_before_ray_starts(argv, says,
     assert len(err.strip().splitlines()) == 1 and says in err, err
     assert "Traceback" not in err
     assert not (tmp_path / "sweep").exists()
+
+
+def test_a_sweep_from_pretrained_layers_varies_only_the_finetuning_and_keeps_their_seed(learnable_mnist, tmp_path,
+                                                                                         monkeypatch, capsys):
+    import sda.sweeps.run
+
+    monkeypatch.setattr(sda.sweeps.run, "run_sweep", lambda *a, **k: pytest.fail("the sweep started"))
+    assert call_main("train_sda", ["--dataset", learnable_mnist, "--output-dir", tmp_path / "pretrained", *TINY],
+                     capsys)[0] == 0
+    sweep = ["--dataset", learnable_mnist, "--output-dir", tmp_path / "sweep", *TINY,
+             "--pretrained-from", tmp_path / "pretrained"]
+    for argv, says in [(["--seeds", "2"], "was pretrained with seed 89677, not 89678"),
+                       (["--grid", "pretrain-lr", "0.001", "0.2"], "configuration pretrain-lr=0.2: --pretrained-from")]:
+        code, err = call_main("sweep", [*sweep, *argv], capsys)
+        assert code == 2 and len(err.strip().splitlines()) == 1 and says in err, err
 
 
 def test_missing_data_is_one_line_before_ray_starts(tmp_path, monkeypatch, capsys):
@@ -232,6 +248,27 @@ def test_a_2x2_grid_with_2_seeds_gives_the_expected_table(learnable_mnist, tmp_p
     code, err = call_main("sweep", argv, capsys)
     assert code == 0, err
     assert (out / "summary.csv").read_text() == before
+
+
+@needs_ray
+def test_a_sweep_of_finetuning_rates_from_one_pretraining_gives_the_numbers_of_full_runs(learnable_mnist, tmp_path,
+                                                                                          capsys):
+    common = ["--dataset", learnable_mnist, *TINY, "--training-epochs", "2"]
+    assert call_main("train_sda", [*common, "--finetune-lr", "0.3", "--output-dir", tmp_path / "pretrained"],
+                     capsys)[0] == 0
+    assert call_main("train_sda", [*common, "--finetune-lr", "0.05", "--output-dir", tmp_path / "full"],
+                     capsys)[0] == 0
+    out = tmp_path / "sweep"
+    argv = [*common, "--pretrained-from", tmp_path / "pretrained", "--grid", "finetune-lr", "0.1", "0.05",
+            "--cpus", "2", "--output-dir", out]
+    assert load_script("sweep").main([str(a) for a in argv]) == 0
+    table = {r["finetune-lr"]: r for r in csv.DictReader((out / "summary.csv").open())}
+    trial = out / table["0.05"]["folder"] / "seed-89677"
+    full = read_results(tmp_path / "full")
+    assert read_results(trial)["validation_history"] == full["validation_history"]
+    with numpy.load(trial / "model.npz") as a, numpy.load(tmp_path / "full" / "model.npz") as b:
+        assert all(numpy.array_equal(a[k], b[k]) for k in b.files)
+    assert "Pre-training layer 0, epoch 0" in (trial / "train.log").read_text()
 
 
 @needs_ray

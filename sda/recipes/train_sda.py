@@ -5,8 +5,9 @@ from dataclasses import asdict
 
 import numpy
 
-from ..checkpoint import data_fingerprint
-from ..configs import SdAConfig, check_data_fits, check_sda_fits_in_memory, dataset_values, result_keys
+from ..checkpoint import PRETRAINED_NAME, data_fingerprint, pretrained_snapshot
+from ..configs import (FINETUNING_KEYS, SdAConfig, check_data_fits, check_sda_fits_in_memory, dataset_values,
+                       result_keys)
 from ..files import write_json
 from ..progress import EpochBars
 from ..run import ResumableRun, log_time
@@ -37,15 +38,17 @@ def run_sda(config, script="train_sda.py", resume_command=None, stop_after_minib
     from ..engines import resolve
 
     engine = resolve(config.engine, device)
+    pretrained = pretrained_snapshot(config.pretrained_from) if config.pretrained_from and not config.resume else None
     numbers = {**result_keys(config), **numbers_settings(engine, config.batch_size)}
     with ResumableRun(config.output_dir, "sda", numbers, defaults=result_keys(SdAConfig()),
                       resume=config.resume, checkpoint_every=config.checkpoint_every, resume_command=resume_command,
                       stop_after_minibatches=stop_after_minibatches, results=("results.json", "model.npz"),
-                      outputs=("learning_curves.png", "filters_layer_*.png"), overwrite=config.overwrite) as run:
-        return _train_sda(run, config, engine, script, dA_class, on_validation)
+                      outputs=("learning_curves.png", "filters_layer_*.png", PRETRAINED_NAME),
+                      overwrite=config.overwrite) as run:
+        return _train_sda(run, config, engine, script, dA_class, on_validation, pretrained)
 
 
-def _train_sda(run, config, engine, script, dA_class, on_validation):
+def _train_sda(run, config, engine, script, dA_class, on_validation, pretrained):
     from ..backend import floatX, pytensor
     from ..data import load_data
     from ..minibatches import n_batches
@@ -78,12 +81,21 @@ def _train_sda(run, config, engine, script, dA_class, on_validation):
     def check_resumed_position():
         pretraining.check_fits(sda.n_layers, config.pretraining_epochs, n_train_batches)
         finetuning.check_fits(config.training_epochs)
+        if pretrained and (pretraining.layer < sda.n_layers or finetuning.epoch or finetuning.in_epoch):
+            raise ValueError("it holds no run as its pretraining ended")
 
-    if run.restore(data_fingerprint(dataset_values(datasets)[0]), check=check_resumed_position):
-        where = (f"pretraining layer {pretraining.layer}, epoch {pretraining.progress.epoch}"
-                 if pretraining.layer < sda.n_layers else
-                 f"finetuning epoch {finetuning.epoch + (not finetuning.in_epoch)}")
-        log(f"... resuming from {run.checkpointer.path} at {where}")
+    if run.restore(data_fingerprint(dataset_values(datasets)[0]), check=check_resumed_position, source=pretrained,
+                   ignore=FINETUNING_KEYS):
+        if pretrained:
+            # its state as its pretraining ended: the layers, and its log of the tutorial's lines so far
+            print("\n".join(line for line in run.log.lines if line.startswith("Pre-training layer")), flush=True)
+            run.snapshot(PRETRAINED_NAME)  # this run's pretraining too (the same state)
+            log(f"... pretrained layers from {pretrained} (its pretraining lines above)")
+        else:
+            where = (f"pretraining layer {pretraining.layer}, epoch {pretraining.progress.epoch}"
+                     if pretraining.layer < sda.n_layers else
+                     f"finetuning epoch {finetuning.epoch + (not finetuning.in_epoch)}")
+            log(f"... resuming from {run.checkpointer.path} at {where}")
 
     #########################
     # PRETRAINING THE MODEL #
@@ -98,6 +110,7 @@ def _train_sda(run, config, engine, script, dA_class, on_validation):
                      sda.n_layers, n_train_batches, config.pretraining_epochs, config.pretrain_lr, log,
                      state=pretraining, after_epoch=lambda state: run.checkpoint(), stop=stop, bars=bars)
         pretraining_clock.stop()
+        run.snapshot(PRETRAINED_NAME)  # for --pretrained-from: another finetuning of these layers
     log_time("pretraining", script, pretraining_clock.seconds())
 
     ########################

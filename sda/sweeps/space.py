@@ -28,7 +28,7 @@ import random
 import re
 from dataclasses import dataclass, field
 
-from ..configs import SdAConfig, check_seed, result_keys
+from ..configs import FINETUNING_KEYS, SdAConfig, check_seed, result_keys
 from ..errors import UsageError
 
 #: the flags of train_sda.py that a sweep sets itself or that change no number, and why they cannot vary
@@ -189,6 +189,8 @@ def expand(base, grid=(), choice=(), samples=1, search_seed=0):
             settings = {k: v for k, v in base.items() if k not in PER_TRIAL}
             settings.update({d.dest: v for d, v in zip((*grid, *choice), (*point, *drawn))})
             settings["dataset"] = absolute_dataset(settings.get("dataset"))
+            if settings.get("pretrained_from"):
+                settings["pretrained_from"] = os.path.abspath(settings["pretrained_from"])
             configuration = Configuration(varied, settings)
             if configuration.digest not in seen:
                 seen.add(configuration.digest)
@@ -208,6 +210,24 @@ def check_configurations(configurations, seeds):
         if config.training_epochs < 1:
             raise UsageError("--training-epochs 0: a sweep compares validation errors, so every trial needs at "
                              "least one finetuning epoch")
+        if config.pretrained_from:
+            check_pretrained(configuration, seeds)
+
+
+def check_pretrained(configuration, seeds):
+    """Every trial of a configuration with ``--pretrained-from`` must be one that run would have pretrained: the
+    same flags but for the finetuning's, and its seed."""
+    from ..checkpoint import pretrained_config, pretrained_snapshot
+
+    path = pretrained_snapshot(configuration.run_config(seeds[0], "unused").pretrained_from)
+    pretrained = pretrained_config(path)
+    for seed in seeds:
+        for key, value in result_keys(configuration.run_config(seed, "unused")).items():
+            if key not in FINETUNING_KEYS and key in pretrained and pretrained[key] != value:
+                where = f"configuration {configuration.label}: " if configuration.varied else ""
+                raise UsageError(f"{where}--pretrained-from: {path} was pretrained with {key} {pretrained[key]!r}, "
+                                 f"not {value!r}: a sweep from pretrained layers varies only --finetune-lr, "
+                                 f"--finetune-lr-decay and --training-epochs, with the pretrained run's seed")
 
 
 def refuse_fixed_base_flags(base, defaults):
