@@ -25,7 +25,7 @@ import os
 import signal
 import sys
 import timeit
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 from .checkpoint import Checkpointer
 from .errors import RunInterrupted, UsageError, UserError
@@ -115,7 +115,8 @@ def _identity(path):
 class ResumableRun:
     """One run's output directory, checkpoint, signals, log and clocks.
 
-    :param output_dir: where the run writes (created, and checked writable)
+    :param output_dir: where the run writes (created, and checked writable; removed again if the run fails
+        before writing anything there, so that a refused command leaves no empty folder behind)
     :param kind: what kind of run ("sda", "da"): a checkpoint of another kind is refused
     :param result_config: the configuration keys that determine the numbers,
         as a dict (a resumed run must have the same)
@@ -134,6 +135,7 @@ class ResumableRun:
     def __init__(self, output_dir, kind, result_config, defaults=None, flag="--output-dir", resume=False,
                  checkpoint_every=1, resume_command=None, stop_after_minibatches=None, results=("results.json",),
                  overwrite=False, outputs=()):
+        self._created_output_dir = not os.path.isdir(output_dir)
         self.output_dir = ensure_writable_dir(output_dir, flag)
         self.flag = flag
         self.lock = FolderLock(self.output_dir, flag)
@@ -238,6 +240,9 @@ class ResumableRun:
                 self._stopped()
         finally:
             self.lock.release()
+            if exc_type is not None and self._created_output_dir:
+                with suppress(OSError):  # not empty: keep it
+                    os.rmdir(self.output_dir)
         return False
 
     def _stopped(self):

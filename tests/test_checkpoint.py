@@ -173,7 +173,12 @@ def test_a_checkpoint_older_than_a_configuration_key_resumes_with_its_default(tm
 
 def test_resume_without_a_checkpoint_is_a_usage_error(learnable_mnist, tmp_path):
     with pytest.raises(UsageError, match="no checkpoint"):
-        run_sda(sda_config(learnable_mnist, tmp_path, resume=True))
+        run_sda(sda_config(learnable_mnist, tmp_path / "typo", resume=True))
+    assert not (tmp_path / "typo").exists()  # the mistyped folder is not left behind, empty
+    (tmp_path / "mine").mkdir()
+    with pytest.raises(UsageError, match="no checkpoint"):
+        run_sda(sda_config(learnable_mnist, tmp_path / "mine", resume=True))
+    assert (tmp_path / "mine").is_dir()  # a folder the user made stays
 
 
 def test_diverging_cost_stops_naming_layer_epoch_and_learning_rate(learnable_mnist, tmp_path):
@@ -334,6 +339,7 @@ def test_a_pretrained_run_of_other_pretraining_flags_is_one_line(learnable_mnist
         run_sda(sda_config(learnable_mnist, tmp_path / "new", pretrained_from=str(tmp_path / "nothing")))
     with pytest.raises(UserError, match="not a readable checkpoint .*: give --pretrained-from the folder"):
         run_sda(sda_config(learnable_mnist, tmp_path / "new", pretrained_from=str(tmp_path / "other" / "model.npz")))
+    assert not (tmp_path / "new").exists()  # a refused command leaves no empty folder behind
 
 
 def test_a_checkpoint_of_a_run_still_pretraining_is_no_pretrained_run(learnable_mnist, tmp_path):
