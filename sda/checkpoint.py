@@ -50,6 +50,12 @@ def pretrained_config(path):
     return config
 
 
+def differing_settings(saved, now, ignore=()):
+    """The keys, sorted, whose values differ between a saved run's configuration and this run's (a key only one
+    of them has differs too), but those in ``ignore``: what a resumed or pretrained-from run must refuse."""
+    return sorted(key for key in set(saved) | set(now) if key not in ignore and saved.get(key) != now.get(key))
+
+
 def data_fingerprint(arrays):
     """A short digest of the training data, so a resumed run refuses other data."""
     digest = hashlib.sha1()
@@ -169,8 +175,7 @@ class Checkpointer:
                              f"not of this {self.kind} run (format {FORMAT_VERSION}): "
                              f"{'use another output directory' if resuming else advice}")
         config = {**{k: v for k, v in self.defaults.items() if k not in config}, **config}
-        differing = sorted(k for k in set(config) | set(self.config)
-                           if k not in ignore and config.get(k) != self.config.get(k))
+        differing = differing_settings(config, self.config, ignore)
         if differing:
             details = ", ".join(f"{k} ({'checkpoint' if resuming else 'pretrained'}: {config.get(k)!r}, "
                                 f"now: {self.config.get(k)!r})" for k in differing)

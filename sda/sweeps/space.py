@@ -217,17 +217,21 @@ def check_configurations(configurations, seeds):
 def check_pretrained(configuration, seeds):
     """Every trial of a configuration with ``--pretrained-from`` must be one that run would have pretrained: the
     same flags but for the finetuning's, and its seed."""
-    from ..checkpoint import pretrained_config, pretrained_snapshot
+    from ..checkpoint import differing_settings, pretrained_config, pretrained_snapshot
 
     path = pretrained_snapshot(configuration.run_config(seeds[0], "unused").pretrained_from)
     pretrained = pretrained_config(path)
     for seed in seeds:
-        for key, value in result_keys(configuration.run_config(seed, "unused")).items():
-            if key not in FINETUNING_KEYS and key in pretrained and pretrained[key] != value:
-                where = f"configuration {configuration.label}: " if configuration.varied else ""
-                raise UsageError(f"{where}--pretrained-from: {path} was pretrained with {key} {pretrained[key]!r}, "
-                                 f"not {value!r}: a sweep from pretrained layers varies only --finetune-lr, "
-                                 f"--finetune-lr-decay and --training-epochs, with the pretrained run's seed")
+        now = result_keys(configuration.run_config(seed, "unused"))
+        # the keys only one side has (the engine's settings and versions, which only the run knows) are
+        # compared by the run itself
+        differing = differing_settings(pretrained, now, ignore={*FINETUNING_KEYS, *(set(pretrained) ^ set(now))})
+        if differing:
+            key = differing[0]
+            where = f"configuration {configuration.label}: " if configuration.varied else ""
+            raise UsageError(f"{where}--pretrained-from: {path} was pretrained with {key} {pretrained[key]!r}, "
+                             f"not {now[key]!r}: a sweep from pretrained layers varies only --finetune-lr, "
+                             f"--finetune-lr-decay and --training-epochs, with the pretrained run's seed")
 
 
 def refuse_fixed_base_flags(base, defaults):
