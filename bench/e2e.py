@@ -290,6 +290,9 @@ def parser():
                         "is run; 1 shows how much of a ratio measured under load is PyTorch's threads waiting "
                         "for each other)")
     p.add_argument("--python", default=sys.executable, help="the interpreter of ours (default: this one)")
+    p.add_argument("--baseline-python", default=None,
+                   help="the interpreter of --baseline-checkout (default: --python); an older checkout may need "
+                        "its own environment (b364ad0's kernels need scipy-openblas32)")
     p.add_argument("--torch-python", default=sys.executable, help="the interpreter of torch_sda.py")
     p.add_argument("--no-warm-up", dest="warm_up", action="store_false", help="no untimed tiny run first")
     p.add_argument("--work-dir", default=None, help="where the runs' output folders go (default: a temp dir)")
@@ -314,6 +317,8 @@ def check(a):
                        f"one per layer (the tutorial's are 0.1,0.2,0.3 for three)")
     if a.ours_only and a.baseline_checkout:
         raise BadInput("--ours-only and --baseline-checkout exclude each other")
+    if a.baseline_python and not a.baseline_checkout:
+        raise BadInput("--baseline-python is the interpreter of --baseline-checkout: give --baseline-checkout too")
     if not os.path.isdir(a.dataset):
         raise BadInput(f"--dataset {a.dataset} is not a folder: give the folder of the four MNIST IDX files")
     if a.work_dir and not os.path.isdir(a.work_dir):
@@ -325,7 +330,7 @@ def sides_for(a):
     if a.ours_only:
         return [ours], None
     if a.baseline_checkout:
-        return [ours, Ours(a.baseline_checkout, a.python, name="baseline")], None
+        return [ours, Ours(a.baseline_checkout, a.baseline_python or a.python, name="baseline")], None
     torch = Torch(a.torch_python, a.cache_layer_inputs, a.torch_threads)
     if torch.available() is None:
         log(f"torch: {a.torch_python} cannot import torch; timing ours only")

@@ -218,7 +218,7 @@ def _float_function(implementation):
     return typer
 
 
-@overload(exp)
+@overload(exp, inline="always")
 def _exp_overload(x):
     if x == types.float64:
         return lambda x: _exp64(x)
@@ -228,8 +228,8 @@ def _exp_overload(x):
 
 
 
-overload(log)(_float_function(_log64))
-overload(log1p)(_float_function(_log1p64))
+overload(log, inline="always")(_float_function(_log64))
+overload(log1p, inline="always")(_float_function(_log1p64))
 
 
 @njit
@@ -257,15 +257,49 @@ def _sigmoid(s):
     return 1.0 / (1.0 + exp(-s))
 
 
-@njit
-def _reconstruction_terms(s, x):
-    """For the pre-sigmoid reconstruction s of an input x: the cross-entropy
-    ``-x log(z) - (1-x) log(1-z)`` with ``z = sigmoid(s)``, which is
-    ``softplus(s) - x s``, and its gradient ``z - x``; from one exp and one log1p
-    (where the plain formulas take five: these dominate a step's non-BLAS time)."""
+# inlined (into Numba's IR, before LLVM sees the loops that call them): a call LLVM does not inline keeps a loop
+# from being vectorised, and the reconstruction of a batch > 1 step was a fifth of its time that way
+inline_njit = numba.njit(cache=True, fastmath=False, nogil=True, error_model="numpy", inline="always")
+
+
+@inline_njit
+def _softplus_terms(s, x):
+    """``exp(-|s|)`` and the cross-entropy ``-x log(z) - (1-x) log(1-z)`` of ``z = sigmoid(s)``, which is
+    ``softplus(s) - x s``: finite where ``log(z)`` of a saturated ``z`` would be ``-inf``."""
     e = exp(-abs(s))
-    z = 1.0 / (1.0 + e) if s >= 0.0 else e / (1.0 + e)
-    return max(s, 0.0) + log1p(e) - x * s, z - x
+    return e, max(s, 0.0) + log1p(e) - x * s
+
+
+@inline_njit
+def _sigmoid_from_exp(s, e):
+    """``sigmoid(s)`` from ``e = exp(-|s|)`` (no overflow on either side)."""
+    return 1.0 / (1.0 + e) if s >= 0.0 else e / (1.0 + e)
+
+
+@inline_njit
+def _reconstruction_terms(s, x):
+    """For the pre-sigmoid reconstruction s of an input x: the cross-entropy and its gradient ``z - x``
+    w.r.t. s, from one exp and one log1p (where the plain formulas take five)."""
+    e, term = _softplus_terms(s, x)
+    return term, _sigmoid_from_exp(s, e) - x
+
+
+@njit
+def _reconstruction_rows(s, b_prime, x, terms, dz, start):
+    """For each row r of a batch: s[r] += b'[start:], terms[r, start:] the cross-entropy of each input and
+    dz[r, start:] its gradient divided by the batch size, as :func:`_reconstruction_terms` computes them, in
+    two loops that LLVM vectorises (it does not vectorise the one loop that computes both: 0.5 ms for 20 x
+    1000 inputs against 0.1)."""
+    m, n = s.shape
+    e = np.empty(n, s.dtype)
+    for r in range(m):
+        s_row, x_row = s[r], x[r]
+        terms_row, dz_row = terms[r], dz[r]
+        for i in range(n):
+            s_row[i] += b_prime[start + i]
+            e[i], terms_row[start + i] = _softplus_terms(s_row[i], x_row[start + i])
+        for i in range(n):
+            dz_row[start + i] = (_sigmoid_from_exp(s_row[i], e[i]) - x_row[start + i]) / m
 
 
 @njit
@@ -484,11 +518,7 @@ def da_train_batch(X, U, first, stop, batch_size, W, b, b_prime, keep, lr, h, dz
         barrier(counters, role, meetings)
         # the reconstruction's rows of W: this thread's inputs
         s = matmul_t(h[:m], W[vis_start:vis_stop])
-        for r in range(m):
-            for i in range(vis_start, vis_stop):
-                term, d = _reconstruction_terms(s[r, i - vis_start] + b_prime[i], x[r, i])
-                terms[r, i] = term
-                dz[r, i] = d / m
+        _reconstruction_rows(s, b_prime, x, terms, dz, vis_start)
         meetings += 1
         barrier(counters, role, meetings)  # dz whole, and W read by both before either updates it
         if role == 0:
@@ -733,6 +763,23 @@ def mlp_train_batch(X, Y, first, stop, batch_size, Ws, bs, W_out, b_out, lr, act
             W = W_out if L == n_layers else Ws[L]
             b = b_out if L == n_layers else bs[L]
             a_in = x if L == 0 else acts[L - 1][:m]
+            if 0 < L < n_layers:
+                # a hidden layer above the first, in one pass over this thread's rows of W: each row's part of
+                # the delta below with the row before its update, then the update
+                start, end = _split(W.shape[0], 0.5, role, n_threads, 1)
+                d_in = deltas[L - 1]
+                blas.backward_rows(delta, W, a_in, -lr, d_in[:m], start, end)
+                for r in range(m):
+                    for i in range(start, end):
+                        d_in[r, i] = d_in[r, i] * (a_in[r, i] * (1.0 - a_in[r, i]))
+                start, end = _split(W.shape[1], 0.5, role, n_threads, 16)
+                for r in range(m):
+                    for j in range(start, end):
+                        b[j] -= lr * delta[r, j]
+                meetings += 1
+                barrier(counters, role, meetings)  # the delta below whole before either uses it
+                delta = deltas[L - 1][:m]
+                continue
             if L > 0:
                 # backpropagate with the weights before their update: this thread's rows of W
                 start, end = _split(W.shape[0], 0.5, role, n_threads, 1)
