@@ -108,3 +108,28 @@ def test_kernels_cached_with_other_helpers_are_forgotten(tmp_path, monkeypatch):
     assert kernels.forget_kernels_built_with_other_helpers("binding 2") is True
     assert len(flushed) == 2 * len(cached)
     assert (tmp_path / "kernels.helpers-digest").read_text().strip() == "binding 2"
+
+
+@pytest.mark.parametrize("dtype", [numpy.float32, numpy.float64])
+@pytest.mark.parametrize("m, n_in, n", [(20, 1000, 1000), (7, 13, 37), (5, 784, 70), (3, 9, 16), (6, 10, 5),
+                                        (1, 8, 40), (4, 6, 0)])
+@pytest.mark.parametrize("sparse", [False, True])
+def test_backward_rows_is_the_two_products_it_fuses(dtype, m, n_in, n, sparse):
+    # one pass over the rows of W (the delta below with each row as it was, then its update) must give the
+    # bits of product_t and add_product_tn, whichever rows each of two threads takes
+    rng = numpy.random.RandomState(m * 100 + n_in + n)
+    A = rng.rand(m, n_in).astype(dtype)
+    if sparse:
+        A[A < 0.6] = 0.0
+    D, W = rng.randn(m, n).astype(dtype), rng.randn(n_in, n).astype(dtype)
+    expected_W = W.copy()
+    expected_d = blas.product_t(D, expected_W)
+    blas.add_product_tn(dtype(-0.1), A, D, expected_W)
+    for cut in (0, n_in // 2, n_in - 1):
+        fused_W, fused_d = W.copy(), numpy.full((m, n_in), numpy.nan, dtype)
+        blas.backward_rows(D, fused_W, A, dtype(-0.1), fused_d, 0, cut)
+        blas.backward_rows(D, fused_W, A, dtype(-0.1), fused_d, cut, n_in)
+        numpy.testing.assert_array_equal(fused_d.view(numpy.uint8), expected_d.view(numpy.uint8))
+        numpy.testing.assert_array_equal(fused_W.view(numpy.uint8), expected_W.view(numpy.uint8))
+    with pytest.raises(ValueError, match="shapes"):
+        blas.backward_rows(D, W, A[:, :-1], dtype(-0.1), fused_d, 0, n_in)

@@ -276,3 +276,31 @@ def test_the_fused_da_kernel_gives_the_three_pass_step_s_bits(dtype):
     assert fused[0][-1] < fused[0][0]  # it trained
     for name, a, c in zip(("costs", "W", "b", "b_prime"), fused, unfused):
         numpy.testing.assert_array_equal(a, c, err_msg=name)
+
+
+@numba.njit
+def _reconstruction_one_term_at_a_time(s, b_prime, x, terms, dz, start):
+    m = s.shape[0]
+    for r in range(m):
+        for i in range(start, start + s.shape[1]):
+            term, d = kernel_steps._reconstruction_terms(s[r, i - start] + b_prime[i], x[r, i])
+            terms[r, i] = term
+            dz[r, i] = d / m
+
+
+@pytest.mark.parametrize("dtype", [numpy.float32, numpy.float64])
+def test_reconstruction_rows_are_the_terms_one_at_a_time(dtype):
+    # the batch > 1 reconstruction runs in two loops so that LLVM vectorises them: the same bits as the
+    # one-element function the batch-1 kernel uses, saturated and infinite inputs included
+    rng = numpy.random.RandomState(5)
+    for scale in (1, 30, 1000):
+        s = (rng.randn(6, 50) * scale).astype(dtype)
+        s[0, :6] = [0.0, -0.0, numpy.inf, -numpy.inf, 88.7, -104.0]
+        b_prime, x = rng.randn(80).astype(dtype), rng.rand(6, 80).astype(dtype)
+        x[x < 0.4] = 0.0
+        expected_terms, expected_dz = numpy.zeros((6, 80)), numpy.zeros((6, 80), dtype)
+        terms, dz = numpy.zeros((6, 80)), numpy.zeros((6, 80), dtype)
+        _reconstruction_one_term_at_a_time(s.copy(), b_prime, x, expected_terms, expected_dz, 20)
+        kernel_steps._reconstruction_rows(s.copy(), b_prime, x, terms, dz, 20)
+        numpy.testing.assert_array_equal(terms.view(numpy.uint8), expected_terms.view(numpy.uint8))
+        numpy.testing.assert_array_equal(dz.view(numpy.uint8), expected_dz.view(numpy.uint8))

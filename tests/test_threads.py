@@ -120,6 +120,24 @@ def test_the_chooser_keeps_the_faster_count_and_checks_the_other_now_and_then(tw
     assert chosen_counts(chooser, clock, 6) == [2, 1, 1, 1, 2, 1]
 
 
+def test_trials_of_a_thread_count_are_short_calls(two_cpus):
+    # trying the slower count costs MEASURED_MINIBATCHES minibatches, not a whole chunk; so does the first call
+    clock = FakeClock()
+    chooser = threads.ThreadChooser(recheck=5, clock=clock)
+    lengths = []
+    for _ in range(11):
+        lengths.append(chooser.call_length(500))
+        chosen_counts(chooser, clock, 1)
+    short = threads.MEASURED_MINIBATCHES
+    assert lengths == [short, short, 500, 500, 500, short, 500, 500, 500, 500, short]
+    assert chooser.call_length(30) == 30
+
+
+def test_a_fixed_count_never_shortens_a_call(monkeypatch):
+    monkeypatch.setenv("SDA_THREADS", "2")
+    assert threads.ThreadChooser().call_length(500) == 500
+
+
 def test_short_calls_are_not_measured(two_cpus):
     chooser = threads.ThreadChooser(clock=FakeClock())
     chooser.run(lambda *args: None, minibatches=4)

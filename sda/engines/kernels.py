@@ -97,7 +97,7 @@ class PretrainingRunner:
     def __call__(self, first, stop):
         from . import kernel_steps
 
-        stop = min(stop, first + self.chunk)
+        stop = min(stop, first + self.threads.call_length(self.chunk))
         inputs = self.layer_inputs()
         W = _value(self.dA.W)
         noise = self._noise((stop - first) * self.batch_size, inputs.shape[1], W.dtype)
@@ -146,7 +146,7 @@ class FinetuningRunner:
     def __call__(self, first, stop):
         from . import kernel_steps
 
-        stop = min(stop, first + self.chunk)
+        stop = min(stop, first + self.threads.call_length(self.chunk))
         Ws, bs = typed_params(self.model.sigmoid_layers)
         W_out, b_out = _value(self.model.logLayer.W), _value(self.model.logLayer.b)
         data = (_value(self.train_set_x), _value(self.train_set_y), first, stop)

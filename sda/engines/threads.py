@@ -205,6 +205,17 @@ class ThreadChooser:
         best = min(self.seconds_per_minibatch, key=self.seconds_per_minibatch.get)
         return 3 - best if self.calls % self.recheck == 0 else best
 
+    def call_length(self, chunk):
+        """How many minibatches (at most ``chunk``) the next call should train: a trial of a thread count (one
+        not timed yet, or the slower one timed again) trains only MEASURED_MINIBATCHES, so that trying the
+        slower count costs little (a whole 500-minibatch call on the slower count was ~8 % of a short batch-20
+        run, where each phase has a few calls)."""
+        if self.fixed is not None:
+            return chunk
+        n_threads, timed = self.choose(), self.seconds_per_minibatch
+        trial = n_threads not in timed or (len(timed) == 2 and n_threads != min(timed, key=timed.get))
+        return min(chunk, MEASURED_MINIBATCHES) if trial else chunk
+
     def run(self, kernel, *args, minibatches):
         """``run_roles(kernel, n, *args)`` with the chosen n, timed per minibatch."""
         n_threads = self.choose()
