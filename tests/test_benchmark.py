@@ -157,7 +157,21 @@ def test_e2e_alternates_the_sides_and_reports_the_median_ratio(tmp_path, learnab
     assert last.startswith("median baseline/ours:") and "2.00/2.50" in result.stdout
 
 
+def test_e2e_runs_the_baseline_with_its_own_interpreter(tmp_path, learnable_mnist):
+    # an older checkout may need its own environment (b364ad0's kernels need scipy-openblas32)
+    order, marker = tmp_path / "order.txt", tmp_path / "baseline-python-used.txt"
+    new, old = fake_checkout(tmp_path, "new", 0.0, order), fake_checkout(tmp_path, "old", 0.0, order)
+    interpreter = tmp_path / "baseline-python"
+    interpreter.write_text(f"#!/bin/sh\necho \"$@\" >> {marker}\nexec {sys.executable} \"$@\"\n")
+    interpreter.chmod(0o755)
+    e2e(tmp_path, learnable_mnist, "--ours-checkout", str(new), "--baseline-checkout", str(old),
+        "--baseline-python", str(interpreter), "--pairs", "2")
+    used = marker.read_text().splitlines()
+    assert len(used) == 3 and all(str(old) in line and str(new) not in line for line in used)  # warm-up + 2
+
+
 @pytest.mark.parametrize("args, message", [
+    (["--baseline-python", "python3"], "give --baseline-checkout too"),
     (["--hidden-layers", "20,10"], "2 hidden layers but 3 corruption levels"),
     (["--pairs", "0"], "--pairs must be at least 1"),
     (["--torch-threads", "0"], "--torch-threads must be at least 1"),
