@@ -723,8 +723,9 @@ def mlp_workspace_batch(batch_size, Ws, W_out):
 def mlp_train_batch(X, Y, first, stop, batch_size, Ws, bs, W_out, b_out, lr, acts, deltas, delta_out, role,
                     n_threads, counters):
     """Batch > 1 finetuning steps on one thread or two (``role`` 0 or 1 of ``n_threads``), with the same bits:
-    the forward products and the updates split by the columns of W, the backward products by its rows, the
-    softmax layer on the first thread."""
+    the forward products split by the columns of W; the hidden layers above the first backward in one pass over
+    each thread's rows of W (:func:`sda.engines.blas.backward_rows`: the delta below, then the update); the
+    softmax layer's and the first layer's updates split by columns, the softmax on the first thread."""
     n_layers = len(Ws)
     costs = np.empty(stop - first, np.float64)
     meetings = 0
