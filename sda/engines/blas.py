@@ -608,8 +608,17 @@ def product_t(A, W):
         # product() does for each element: the same bits, vectorised over the rows of W
         return product(A, np.ascontiguousarray(W.T))
     out = np.empty((m, n_out), W.dtype)
-    i = 0
-    while i + 4 <= n_out:
+    _dots_rows(A, W, 0, n_out, out)
+    return out
+
+
+@numba.njit(cache=True)
+def _dots_rows(A, W, i_start, i_stop, out):
+    """out[r, i] = A[r] @ W[i] for every row r of A and i_start <= i < i_stop: 4 rows of A by 4 rows of W at a
+    time, the rest one by one (each element the same sum whatever the blocking)."""
+    m = A.shape[0]
+    i = i_start
+    while i + 4 <= i_stop:
         r = 0
         while r + 4 <= m:
             _dots_4x4(A, r, W, i, out)
@@ -618,7 +627,7 @@ def product_t(A, W):
             _dots_1x4(A, r, W, i, out)
             r += 1
         i += 4
-    while i < n_out:
+    while i < i_stop:
         r = 0
         while r + 4 <= m:
             _dots_4x1(A, r, W, i, out)
@@ -627,7 +636,6 @@ def product_t(A, W):
             _dots_1x1(A, r, W, i, out)
             r += 1
         i += 1
-    return out
 
 
 def _make_gathered_rows(chunks):
@@ -774,23 +782,7 @@ def backward_rows(delta, W, A, alpha, d_in, start, stop):
     _copy(delta, 0, n_vectors, tail_B, 0, 0, m, tail)
     for i in range(start, stop, ROWS):
         rows = min(ROWS, stop - i)
-        r = 0
-        if rows == ROWS:
-            while r + 4 <= m:
-                _dots_4x4(delta, r, W, i, d_in)
-                r += 4
-            while r < m:
-                _dots_1x4(delta, r, W, i, d_in)
-                r += 1
-        else:
-            for q in range(rows):
-                r = 0
-                while r + 4 <= m:
-                    _dots_4x1(delta, r, W, i + q, d_in)
-                    r += 4
-                while r < m:
-                    _dots_1x1(delta, r, W, i + q, d_in)
-                    r += 1
+        _dots_rows(delta, W, i, i + rows, d_in)
         # the update of these rows: each element's sum over the rows of A in order, as add_product_tn
         AT[:] = 0.0
         for q in range(rows):
