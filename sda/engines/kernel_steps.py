@@ -67,7 +67,8 @@ NO_PARTNER = np.zeros(0, np.int64)
 #
 # Numba's math.exp calls glibc's exp (expf for float32), which glibc picks when the program loads: an FMA
 # variant on CPUs with FMA and AVX2, an SSE2 one otherwise.  They differ in the last bit (float64 exp, log,
-# log1p on about 0.1 % of arguments; float32 expf on a few arguments: docs/probes/probe_libm_variants.py).
+# log1p on about 0.1 % of arguments; float32 expf on a few arguments: the probe in history,
+# `git show 46b5b89:docs/probes/probe_libm_variants.py`).
 # These follow fdlibm's e_exp.c / e_log.c (Cody-Waite reduction, the same minimax coefficients) in plain
 # float64 arithmetic, without FMA: below 1 ulp in float64 (1.3 ulp for log1p), and float32 is computed in
 # float64 and rounded once (correctly rounded on every argument we sampled).  No table, no libm call, so LLVM
