@@ -775,15 +775,13 @@ def mlp_train_batch(X, Y, first, stop, batch_size, Ws, bs, W_out, b_out, lr, act
                     for i in range(start, end):
                         d_in[r, i] = d_in[r, i] * (a_in[r, i] * (1.0 - a_in[r, i]))
                 start, end = _split(W.shape[1], 0.5, role, n_threads, 16)
-                for r in range(m):
-                    for j in range(start, end):
-                        b[j] -= lr * delta[r, j]
+                _update_bias(delta[:, start:end], b[start:end], lr)
                 meetings += 1
                 barrier(counters, role, meetings)  # the delta below whole before either uses it
                 delta = deltas[L - 1][:m]
                 continue
-            if L > 0:
-                # backpropagate with the weights before their update: this thread's rows of W
+            if L == n_layers:
+                # the softmax layer: backpropagate with the weights before their update, this thread's rows of W
                 start, end = _split(W.shape[0], 0.5, role, n_threads, 1)
                 d_part = matmul_t(delta, W[start:end])
                 d_in = deltas[L - 1]
@@ -795,7 +793,7 @@ def mlp_train_batch(X, Y, first, stop, batch_size, Ws, bs, W_out, b_out, lr, act
             start, end = _split(W.shape[1], 0.5, role, n_threads, 16)
             if start < end:
                 _update_layer(a_in, delta[:, start:end], W[:, start:end], b[start:end], lr)
-            if L > 0:
+            if L == n_layers:
                 delta = deltas[L - 1][:m]
         meetings += 1
         barrier(counters, role, meetings)  # W whole before the next step reads it
@@ -820,8 +818,14 @@ def _exp_shifted_logits(row, b):
 def _update_layer(a_in, delta, W, b, lr):
     """W -= lr * a_in.T @ delta; b -= lr * sum of delta's rows."""
     gemm_accumulate(-lr, a_in, delta, W)
+    _update_bias(delta, b, lr)
+
+
+@njit
+def _update_bias(delta, b, lr):
+    """b -= lr * each row of delta, one row after the other."""
     for r in range(delta.shape[0]):
-        for j in range(W.shape[1]):
+        for j in range(b.shape[0]):
             b[j] -= lr * delta[r, j]
 
 

@@ -213,7 +213,7 @@ class ThreadChooser:
         if self.fixed is not None:
             return chunk
         n_threads, timed = self.choose(), self.seconds_per_minibatch
-        trial = n_threads not in timed or (len(timed) == 2 and n_threads != min(timed, key=timed.get))
+        trial = n_threads not in timed or n_threads != min(timed, key=timed.get)
         return min(chunk, MEASURED_MINIBATCHES) if trial else chunk
 
     def run(self, kernel, *args, minibatches):
