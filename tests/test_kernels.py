@@ -227,6 +227,14 @@ def test_an_edited_layer_is_encoded_by_the_model_s_graph():
 
 
 @numba.njit
+def reconstruction_terms(s, x):
+    """The cross-entropy of the input x reconstructed from the pre-sigmoid s, and its gradient ``z - x``
+    w.r.t. s, one input at a time: the reference of the kernels' vectorised rows."""
+    e, term = kernel_steps._softplus_terms(s, x)
+    return term, kernel_steps._sigmoid_from_exp(s, e) - x
+
+
+@numba.njit
 def unfused_da_steps(X, U, W, b, b_prime, keep, lr):
     """The dA's batch-1 step as three passes over W (forward, reconstruction, update), as the graph computes it:
     the reference of the fused kernel, with the same order of every sum."""
@@ -240,7 +248,7 @@ def unfused_da_steps(X, U, W, b, b_prime, keep, lr):
         g[:] = 0.0
         cost = 0.0
         for i in range(n_vis):
-            term, d = kernel_steps._reconstruction_terms(b_prime[i] + blas.dot(W[i], h), X[t, i])
+            term, d = reconstruction_terms(b_prime[i] + blas.dot(W[i], h), X[t, i])
             cost += term
             dz[i] = d
             d_i = dz[i]
@@ -283,15 +291,15 @@ def _reconstruction_one_term_at_a_time(s, b_prime, x, terms, dz, start):
     m = s.shape[0]
     for r in range(m):
         for i in range(start, start + s.shape[1]):
-            term, d = kernel_steps._reconstruction_terms(s[r, i - start] + b_prime[i], x[r, i])
+            term, d = reconstruction_terms(s[r, i - start] + b_prime[i], x[r, i])
             terms[r, i] = term
             dz[r, i] = d / m
 
 
 @pytest.mark.parametrize("dtype", [numpy.float32, numpy.float64])
 def test_reconstruction_rows_are_the_terms_one_at_a_time(dtype):
-    # the batch > 1 reconstruction runs in two loops so that LLVM vectorises them: the same bits as the
-    # one-element function the batch-1 kernel uses, saturated and infinite inputs included
+    # the reconstruction runs in two loops so that LLVM vectorises them: the same bits as the formulas one
+    # input at a time, saturated and infinite inputs included
     rng = numpy.random.RandomState(5)
     for scale in (1, 30, 1000):
         s = (rng.randn(6, 50) * scale).astype(dtype)
