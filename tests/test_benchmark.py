@@ -1,4 +1,4 @@
-"""bench/benchmark.py end to end on a few steps: the table printed last, the JSON of every figure,
+"""bench/benchmark.py and bench/floor.py end to end on a few steps: the table printed last, the JSON of every figure,
 PyTorch timed round-robin through the torch_steps.py protocol (a stand-in interpreter here)."""
 
 import importlib.util
@@ -250,3 +250,19 @@ def test_torch_sda_bad_input_is_one_line(learnable_mnist):
                              "--n-train", "100000"], capture_output=True, text=True, timeout=300)
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
     assert "--n-train 100000" in result.stderr
+
+
+def test_floor_table_and_json(tmp_path):
+    env = {**os.environ, "SDA_DATA": str(tmp_path / "no-data-here")}
+    result = subprocess.run([sys.executable, str(ROOT / "bench" / "floor.py"), "--steps", "4", "--repeats", "2",
+                             "--json", str(tmp_path / "floor.json")],
+                            capture_output=True, text=True, env=env, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert "random data" in result.stdout
+    rows = json.loads((tmp_path / "floor.json").read_text())["rows"]
+    assert [(row["phase"], row["threads"]) for row in rows] == [
+        (phase, n) for phase in ("pretrain_0", "pretrain_1", "pretrain_2", "finetune") for n in (1, 2)]
+    for row in rows:
+        assert row["step_ms"] > 0 and row["floor_ms"] > 0 and row["reads_only_ms"] > 0
+    printed = [line.split() for line in result.stdout.splitlines()[2:]]
+    assert [(words[0], int(words[1])) for words in printed] == [(row["phase"], row["threads"]) for row in rows]

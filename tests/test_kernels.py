@@ -244,7 +244,7 @@ def unfused_da_steps(X, U, W, b, b_prime, keep, lr):
     g, dh, dz = numpy.empty(n_hid, W.dtype), numpy.empty(n_hid, W.dtype), numpy.empty(n_vis, W.dtype)
     for t in range(len(X)):
         kernel_steps._corrupt(X[t], U[t], keep, tx)
-        kernel_steps._forward_columns(tx, W, b, h, 0, n_hid)
+        kernel_steps._forward_columns(tx, W, b, h, 0, n_hid, numpy.empty(n_vis, numpy.int64))
         g[:] = 0.0
         cost = 0.0
         for i in range(n_vis):
