@@ -1,7 +1,7 @@
 """Two threads inside one kernel call, and how many to use.
 
-A batch-1 step is bound by moving each weight matrix (3-4 MB) through the cache; two cores move it faster
-when each keeps its own part of it in its own cache (the batch-1 dA kernel gives each thread a private copy of
+A batch-1 step makes two passes over each weight matrix (3-4 MB, more than a core's L2); two cores share them
+best when each keeps to its own part of the matrix (the batch-1 dA kernel gives each thread a private copy of
 its columns: two cores writing the columns of one row-major matrix slowed each other down more than they
 shared the work, docs/performance.md §8).  The kernels that use two threads split every pass so that each sum
 keeps its order (a product is split by the columns of its result, a row-wise pass by rows, a dot product across
