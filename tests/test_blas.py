@@ -133,3 +133,32 @@ def test_backward_rows_is_the_two_products_it_fuses(dtype, m, n_in, n, sparse):
         numpy.testing.assert_array_equal(fused_W.view(numpy.uint8), expected_W.view(numpy.uint8))
     with pytest.raises(ValueError, match="shapes"):
         blas.backward_rows(D, W, A[:, :-1], dtype(-0.1), fused_d, 0, n_in)
+
+
+@numba.njit
+def _add_rows_one_term_at_a_time(acc, x, W, rows, first):
+    for i in rows:
+        for j in range(acc.shape[0]):
+            acc[j] += x[i] * W[i, first + j]
+
+
+@numba.njit
+def _add_rows_block(acc, x, W, rows, first):
+    blas.add_rows_block(acc, x, W, rows, rows.shape[0], first)
+
+
+@pytest.mark.parametrize("dtype", [numpy.float32, numpy.float64])
+def test_add_rows_block_keeps_the_sums_of_the_plain_loop(dtype):
+    # the sums in registers over the rows: the same roundings, in the same order, as one term at a time
+    rng = numpy.random.RandomState(3)
+    W = (rng.randn(50, 300) * 10 ** rng.uniform(-3, 3, (50, 300))).astype(dtype)
+    x = rng.randn(50).astype(dtype)
+    rows = numpy.array([0, 3, 4, 9, 17, 18, 30, 49, 2], numpy.int64)
+    width = blas.ROWS_BLOCK_VECTORS * blas.lanes(W)
+    for first in (0, 7, 300 - width):
+        start = rng.randn(width).astype(dtype)
+        expected, got = start.copy(), start.copy()
+        _add_rows_one_term_at_a_time(expected, x, W, rows, first)
+        _add_rows_block(got, x, W, rows, first)
+        assert not numpy.array_equal(got, start)
+        numpy.testing.assert_array_equal(got.view(numpy.uint8), expected.view(numpy.uint8))

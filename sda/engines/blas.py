@@ -250,6 +250,54 @@ def _make_dot(wide, vectors, part="whole"):
     return dot_intrinsic
 
 
+#: vectors of sums that :func:`add_rows_block` keeps in registers: 128 float32 or 64 float64 columns
+ROWS_BLOCK_VECTORS = 8
+
+
+@intrinsic
+def _add_rows_block(typingctx, acc, x, W, rows, n_rows, first):
+    if not (_float_array(acc, 1) and _float_array(x, 1) and _float_array(W, 2)
+            and acc.dtype == x.dtype == W.dtype and isinstance(rows, types.Array) and rows.ndim == 1
+            and rows.dtype == types.int64 and isinstance(n_rows, types.Integer) and isinstance(first, types.Integer)):
+        return None
+
+    def codegen(context, builder, signature, args):
+        accs, xs, Ws, rs = (context.make_array(t)(context, builder, a) for t, a in zip(signature.args[:4], args[:4]))
+        element, vector_type = _vector(context, signature.args[0].dtype)
+        lanes_, align = vector_type.count, context.get_abi_sizeof(element)
+        intp = context.get_value_type(types.intp)
+        count = context.cast(builder, args[4], signature.args[4], types.intp)
+        start = context.cast(builder, args[5], signature.args[5], types.intp)
+        sums = [cgutils.alloca_once_value(builder, _load_vector(builder, accs.data, ir.Constant(intp, v * lanes_),
+                                                                 vector_type, align))
+                for v in range(ROWS_BLOCK_VECTORS)]
+        with cgutils.for_range(builder, count) as loop:
+            i = builder.load(builder.gep(rs.data, [loop.index]))
+            xi = _splat(builder, builder.load(builder.gep(xs.data, [i])), vector_type)
+            row = _row(builder, Ws, i)
+            for v, total in enumerate(sums):
+                w = _load_vector(builder, row, builder.add(start, ir.Constant(intp, v * lanes_)), vector_type, align)
+                builder.store(builder.fadd(builder.load(total), builder.fmul(xi, w)), total)
+        for v, total in enumerate(sums):
+            _store_vector(builder, builder.load(total), accs.data, ir.Constant(intp, v * lanes_), align)
+        return context.get_dummy_value()
+    return types.void(acc, x, W, rows, n_rows, first), codegen
+
+
+@numba.njit(inline="always")
+def add_rows_block(acc, x, W, rows, n_rows, first):
+    """``acc[j] += x[i] * W[i, first + j]`` for the first ``rows_block(acc)`` columns, for each of the ``n_rows``
+    rows i in ``rows``, in that order: each term rounded, then added, as the plain loop does, with the sums kept
+    in registers from row to row (a loop over a block of columns per row loads and stores them every time)."""
+    return _add_rows_block(acc, x, W, rows, n_rows, first)
+
+
+@numba.njit(inline="always")
+def rows_block(x):
+    """The columns :func:`add_rows_block` sums, for arrays of the dtype of ``x``."""
+    return ROWS_BLOCK_VECTORS * lanes(x)
+
+
 DOT_VECTORS = 4  # independent chains of additions: the latency of one would bound a dot product at batch 1
 
 

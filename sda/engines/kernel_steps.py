@@ -590,26 +590,25 @@ def _forward_columns(x, W, b, out, start, stop, rows):
         out[j] = _sigmoid(acc[j - first])
 
 
-#: columns per block of the two-thread forward pass of batch-1 finetuning (:func:`_forward_rows_pipelined`)
-FORWARD_BLOCK = 128
-
-
 @njit
 def _forward_rows_pipelined(x, W, b, out, partial, role, count, counters, rows):
     """``out = sigmoid(b + x @ W)`` on two threads that each keep to their own rows of W (the rows they update
     in the backward pass, :func:`_backprop_rows`), with the sums of :func:`_forward_columns`, in its order.
 
-    Block by block of ``FORWARD_BLOCK`` columns, the first thread sums its rows into ``partial`` and publishes
-    the block (counts ``count + 1``, ...); the second continues each block's sums over the other rows, one block
-    behind, and writes ``out``.  So no row is read by the core that did not write it, and each core streams half
-    of W.  Returns the count after the last block."""
+    Block by block of :func:`sda.engines.blas.rows_block` columns (128 in float32), the first thread sums its
+    rows into ``partial`` and publishes the block (counts ``count + 1``, ...); the second continues each
+    block's sums over the other rows, one block behind, and writes ``out``.  So no row is read by the core that
+    did not write it, and each core streams half of W.  A block's sums stay in registers over all the rows
+    (``blas.add_rows_block``): loaded and stored per row, they cost as much as reading W.  Returns the count
+    after the last block."""
     start, stop = _split(W.shape[0], 0.5, role, 2, 1)
     n_rows = _nonzero_rows(x, start, stop, rows)
     n_cols = W.shape[1]
-    blocks = (n_cols + FORWARD_BLOCK - 1) // FORWARD_BLOCK
-    acc = np.empty(FORWARD_BLOCK, W.dtype)
+    width = blas.rows_block(W)
+    blocks = (n_cols + width - 1) // width
+    acc = np.empty(width, W.dtype)
     for block in range(blocks):
-        first, last = np.uint64(block * FORWARD_BLOCK), np.uint64(min(n_cols, (block + 1) * FORWARD_BLOCK))
+        first, last = np.uint64(block * width), np.uint64(min(n_cols, (block + 1) * width))
         if role == 0:
             for j in range(first, last):
                 acc[j - first] = b[j]
@@ -617,7 +616,10 @@ def _forward_rows_pipelined(x, W, b, out, partial, role, count, counters, rows):
             wait_for(counters, 0, count + block + 1)
             for j in range(first, last):
                 acc[j - first] = partial[j]
-        _add_rows(acc, x, W, rows, n_rows, first, last)
+        if last - first == width:
+            blas.add_rows_block(acc, x, W, rows, n_rows, first)
+        else:
+            _add_rows(acc, x, W, rows, n_rows, first, last)
         if role == 0:
             for j in range(first, last):
                 partial[j] = acc[j - first]
