@@ -563,8 +563,8 @@ def _nonzero_rows(x, start, stop, rows):
 def _add_rows(acc, x, W, rows, n_rows, first, last):
     """acc[j - first] += x[i] W[i, j] for the columns first..last-1 (unsigned), for each of the ``n_rows`` rows
     i in ``rows``, in that order.  Four rows per sweep of acc, each term added in turn (the same roundings as
-    one row at a time): acc is loaded and stored once per four rows, where a short sweep per row (a 128-column
-    block) spent more on that and on the loop than on W."""
+    one row at a time): acc is loaded and stored once per four rows, not at every row (blocks as wide as
+    :func:`sda.engines.blas.rows_block` keep it in registers instead: ``blas.add_rows_block``)."""
     quads = n_rows // 4 * 4
     for k in range(0, quads, 4):
         i0, i1, i2, i3 = rows[k], rows[k + 1], rows[k + 2], rows[k + 3]
