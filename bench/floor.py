@@ -70,11 +70,12 @@ def passes(Ws, X, first, stop, writes, role, n_threads, counters):
     out = numpy.empty(max([W.shape[0] for W in Ws]), Ws[0].dtype)
     v = numpy.full(max([W.shape[1] for W in Ws]), 1e-3, Ws[0].dtype)
     c = Ws[0].dtype.type(1e-7)
+    listed = numpy.empty(out.shape[0], numpy.int64)
     for t in range(first, stop):
         for W in Ws:
             start, end = kernel_steps._split(W.shape[0], 0.5, role, n_threads, 1)
             if W.shape[0] == X.shape[1]:
-                rows = numpy.array([i for i in range(start, end) if X[t, i] != 0.0])
+                rows = listed[:kernel_steps._nonzero_rows(X[t], start, end, listed)]
             else:
                 rows = numpy.arange(start, end)
             x = v[:W.shape[1]]

@@ -379,14 +379,7 @@ def da_train_b1(X, U, first, stop, W, b, b_prime, keep, lr, dz, terms, states, r
     tx_next = np.empty(n_vis, W.dtype)
     s_block, e = np.empty(ROW_BLOCK, W.dtype), np.empty(ROW_BLOCK, W.dtype)
     _corrupt(X[first], U[0], keep, tx)
-    acc[:] = b_own
-    for i in range(n_vis):
-        xi = tx[i]
-        if xi != 0.0:
-            for j in range(n_own):
-                acc[j] += xi * W_own[i, j]
-    for j in range(n_own):
-        h[j] = _sigmoid(acc[j])
+    _forward_columns(tx, W_own, b_own, h, 0, n_own, np.empty(n_vis, np.int64))
     for t in range(first, stop):
         x = X[t]
         # the reconstruction z_i = sigmoid(W[i].h + b'_i), dz = z - x, and g = W.T dz
