@@ -590,10 +590,10 @@ def _forward_rows_pipelined(x, W, b, out, partial, role, count, counters, rows):
 
     Block by block of :func:`sda.engines.blas.rows_block` columns (128 in float32), the first thread sums its
     rows into ``partial`` and publishes the block (counts ``count + 1``, ...); the second continues each
-    block's sums over the other rows, one block behind, and writes ``out``.  So no row is read by the core that
-    did not write it, and each core streams half of W.  A block's sums stay in registers over all the rows
-    (``blas.add_rows_block``): loaded and stored per row, they cost as much as reading W.  Returns the count
-    after the last block."""
+    block's sums over the other rows, one block behind, writes ``out`` and publishes the block too.  So no row
+    is read by the core that did not write it, and each core streams half of W.  A block's sums stay in
+    registers over all the rows (``blas.add_rows_block``): loaded and stored per row, they cost as much as
+    reading W.  Returns the count after the last block."""
     start, stop = _split(W.shape[0], 0.5, role, 2, 1)
     n_rows = _nonzero_rows(x, start, stop, rows)
     n_cols = W.shape[1]
@@ -620,6 +620,7 @@ def _forward_rows_pipelined(x, W, b, out, partial, role, count, counters, rows):
         else:
             for j in range(first, last):
                 out[j] = _sigmoid(acc[j - first])
+            publish(counters, 1, count + block + 1)
     return count + blocks
 
 
@@ -637,14 +638,15 @@ def mlp_train(X, Y, first, stop, batch_size, Ws, bs, W_out, b_out, lr):
 @njit
 def mlp_workspace(Ws, W_out):
     """The arrays the two threads of a batch-1 finetuning call share: each layer's output and delta, the
-    softmax layer's output, and the first thread's partial sums of the forward pass."""
+    softmax layer's output, and the first thread's partial sums of the forward products (two rows: layer k
+    uses row k % 2, so that the first thread may start a layer while the second finishes the one before)."""
     acts, deltas = List(), List()
     widest = 0
     for W in Ws:
         acts.append(np.empty(W.shape[1], W.dtype))
         deltas.append(np.empty(W.shape[1], W.dtype))
         widest = max(widest, W.shape[1])
-    return acts, deltas, np.empty(W_out.shape[1], W_out.dtype), np.empty(widest, W_out.dtype)
+    return acts, deltas, np.empty(W_out.shape[1], W_out.dtype), np.empty((2, widest), W_out.dtype)
 
 
 @njit
@@ -654,7 +656,8 @@ def mlp_train_b1(X, Y, first, stop, Ws, bs, W_out, b_out, lr, acts, deltas, p, p
     On two threads each keeps to its half of the rows of every hidden layer's W: the backward passes (one per
     layer: the delta below with the old weights, then the update) split by rows, and so do the forward products
     (:func:`_forward_rows_pipelined`: the second thread continues the first's sums); the softmax layer runs on
-    the first thread."""
+    the first thread.  The forward products meet at no barrier: the first thread starts a layer as soon as the
+    second has published the outputs below that its rows take, while the second finishes the layer below."""
     n_layers = len(Ws)
     costs = np.empty(stop - first, np.float64)
     n_out = W_out.shape[1]
@@ -670,10 +673,15 @@ def mlp_train_b1(X, Y, first, stop, Ws, bs, W_out, b_out, lr, acts, deltas, p, p
             if n_threads == 1:
                 _forward_columns(inputs, Ws[k], bs[k], acts[k], 0, Ws[k].shape[1], rows)
             else:
-                meetings = _forward_rows_pipelined(inputs, Ws[k], bs[k], acts[k], partial, role, meetings, counters,
-                                                   rows)
-            meetings += 1
-            barrier(counters, role, meetings)
+                before = meetings
+                meetings = _forward_rows_pipelined(inputs, Ws[k], bs[k], acts[k], partial[k % 2], role, meetings,
+                                                   counters, rows)
+                if role == 0:
+                    # the second thread's blocks of this layer's output up to the first thread's last row above
+                    needed = meetings if k == n_layers - 1 else _split(Ws[k + 1].shape[0], 0.5, 0, 2, 1)[1]
+                    if k < n_layers - 1:
+                        needed = before + (needed - 1) // blas.rows_block(Ws[k]) + 1
+                    wait_for(counters, 1, needed)
             inputs = acts[k]
         top = acts[n_layers - 1]
         if role == 0:
