@@ -1,13 +1,15 @@
 """The fast kernels train the same model as the tutorial's compiled functions (within float rounding),
 and are checked against the model's own graph before each phase."""
 
+import copy
+
 import numba
 import numpy
 import pytest
 
 from sda import SdA
 from sda.backend import floatX, pytensor
-from sda.engines import blas, kernel_steps
+from sda.engines import blas, kernel_steps, kernels
 from sda.engines.kernels import FinetuningRunner, KernelEngine, PretrainingRunner
 from sda.errors import UsageError
 from sda.model_io import param_arrays
@@ -52,6 +54,23 @@ def test_pretraining_kernels_match_the_compiled_functions(batch_size):
         assert_same_params(plain, fast)
     # and the noise generators are in the same state afterwards
     assert plain.theano_rng.state_dict() == fast.theano_rng.state_dict()
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_the_masking_noise_is_the_compiled_function_s_uniforms_bit_for_bit(dtype):
+    """The kernels draw with ``Generator.random`` into a reused buffer, block by block: the same numbers, in the
+    same order, as the graph's ``uniform(0, 1)`` over the whole array, and the generator left in the same state."""
+    x, _ = data()
+    model = model_of()
+    runner = PretrainingRunner(model, 0, x, 1, 0.2, 0.05)
+    generator = model.dA_layers[0].noise_rng.get_value(borrow=True)
+    twin = copy.deepcopy(generator)
+    rows = 2 * (kernels.NOISE_BLOCK_VALUES // 30) + 7  # two whole blocks and part of a third
+    for _ in range(2):  # the second call reuses the buffers
+        noise = runner._noise(rows, 30, numpy.dtype(dtype))
+        expected = twin.uniform(0.0, 1.0, size=(rows, 30)).astype(dtype)
+        assert noise.dtype == dtype and numpy.array_equal(noise, expected)
+        assert generator.bit_generator.state == twin.bit_generator.state
 
 
 @pytest.mark.parametrize("batch_size", [1, 4])
