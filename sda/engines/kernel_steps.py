@@ -676,12 +676,12 @@ def mlp_train_b1(X, Y, first, stop, Ws, bs, W_out, b_out, lr, acts, deltas, p, p
                 before = meetings
                 meetings = _forward_rows_pipelined(inputs, Ws[k], bs[k], acts[k], partial[k % 2], role, meetings,
                                                    counters, rows)
-                if role == 0:
-                    # the second thread's blocks of this layer's output up to the first thread's last row above
-                    needed = meetings if k == n_layers - 1 else _split(Ws[k + 1].shape[0], 0.5, 0, 2, 1)[1]
-                    if k < n_layers - 1:
-                        needed = before + (needed - 1) // blas.rows_block(Ws[k]) + 1
-                    wait_for(counters, 1, needed)
+                if role == 0 and k < n_layers - 1:
+                    # the second thread's blocks of this layer's output that the first's rows of the next take
+                    last_row = _split(Ws[k + 1].shape[0], 0.5, 0, 2, 1)[1] - 1
+                    wait_for(counters, 1, before + last_row // blas.rows_block(Ws[k]) + 1)
+                elif role == 0:
+                    wait_for(counters, 1, meetings)  # all of the top layer, for the softmax layer
             inputs = acts[k]
         top = acts[n_layers - 1]
         if role == 0:
@@ -728,8 +728,8 @@ def mlp_train_b1(X, Y, first, stop, Ws, bs, W_out, b_out, lr, acts, deltas, p, p
             b0 = bs[0]
             for j in range(b0.shape[0]):
                 b0[j] -= lr * d0[j]
-        # no barrier before the next step: each thread updated only its own rows of W0 (and the first, b0), the
-        # rows it reads first in the next step; the second thread reads no more than the first's published sums
+        # no barrier before the next step: what a thread reads first there it wrote itself (its rows of W0; the
+        # first thread b0) or waits for (the second thread, the first's published sums)
     return costs
 
 
