@@ -133,7 +133,7 @@ def _where(typingctx, condition, a, b):
 # No branches: the special arguments (nan, infinities, out of range) are selected at the end, and the main path
 # runs on a harmless stand-in for them.  They are inlined into the kernels' loops (Numba's IR), so that LLVM
 # vectorises those loops: left as calls, which LLVM did not inline into the large batch-1 dA kernel, they kept
-# its reconstruction scalar (65-88 TSC cycles an input against 13-21).  For an argument in range the arithmetic is
+# its reconstruction scalar (65-88 TSC cycles an input against 13-32).  For an argument in range the arithmetic is
 # that of fdlibm's branching code, operation for operation (every float32 argument checked against the earlier
 # versions, bit for bit).
 
