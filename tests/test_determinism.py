@@ -363,8 +363,9 @@ def test_exp_log_log1p_special_values(dtype):
 
 
 def _exp_log_log1p_digests():
-    """The kernels' exp, log and log1p: sha256 of their values over 2**20 float32 bit patterns (every 4096th: all signs, exponents, nan and
-    the infinities) and 3 x 2**18 float64 arguments (random bit patterns, normal, log-uniform), nan as one value."""
+    """The kernels' exp, log and log1p: sha256 of their values over 2**20 float32 bit patterns (every 4096th:
+    all signs, exponents, nan and the infinities) and 3 x 2**18 float64 arguments (random bit patterns, normal,
+    log-uniform), nan as one value."""
     rng = numpy.random.RandomState(7)
     n = 1 << 18
     with numpy.errstate(all="ignore"):  # nan among the random bit patterns, times -1

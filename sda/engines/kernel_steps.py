@@ -294,12 +294,13 @@ def _reconstruction_row(s, b_prime, x, terms, dz, start, m, e):
     n = s.shape[0]
     # slices indexed from 0: with `start + i` in every index LLVM left the loops half scalar (34 against 19 TSC
     # cycles an input, in blocks of 16)
-    b_own, x_own, terms_own, dz_own = b_prime[start:start + n], x[start:start + n], terms[start:start + n], dz[start:start + n]
+    stop = start + n
+    b_block, x_block, terms_block, dz_block = b_prime[start:stop], x[start:stop], terms[start:stop], dz[start:stop]
     for i in range(n):
-        s[i] += b_own[i]
-        e[i], terms_own[i] = _softplus_terms(s[i], x_own[i])
+        s[i] += b_block[i]
+        e[i], terms_block[i] = _softplus_terms(s[i], x_block[i])
     for i in range(n):
-        dz_own[i] = (_sigmoid_from_exp(s[i], e[i]) - x_own[i]) / m
+        dz_block[i] = (_sigmoid_from_exp(s[i], e[i]) - x_block[i]) / m
 
 
 @njit
