@@ -115,9 +115,19 @@ def two_cpus(monkeypatch):
 def test_the_chooser_keeps_the_faster_count_and_checks_the_other_now_and_then(two_cpus):
     clock = FakeClock()
     chooser = threads.ThreadChooser(recheck=5, clock=clock)
-    assert chosen_counts(chooser, clock, 11) == [2, 1, 2, 2, 2, 1, 2, 2, 2, 2, 1]
-    clock.cost = {1: 1.0, 2: 3.0}  # the second core got busy: one thread is faster from the next check on
-    assert chosen_counts(chooser, clock, 6) == [2, 1, 1, 1, 2, 1]
+    # a trial at call 5; it confirms two threads, so the next one waits twice as long (call 15)
+    assert chosen_counts(chooser, clock, 16) == [2, 1, 2, 2, 2, 1] + [2] * 9 + [1]
+    clock.cost = {1: 1.0, 2: 3.0}  # the second core got busy: the next call, slower, switches to one thread
+    # ... and the check comes back to 5 calls later (call 21), then 10 after that (call 31)
+    assert chosen_counts(chooser, clock, 16) == [2, 1, 1, 1, 1, 2] + [1] * 9 + [2]
+
+
+def test_confirmed_choices_are_checked_ever_less_often_up_to_a_limit(two_cpus):
+    clock = FakeClock()
+    chooser = threads.ThreadChooser(recheck=5, clock=clock, longest_recheck=20)
+    counts = chosen_counts(chooser, clock, 80)
+    trials = [call for call, count in enumerate(counts) if count == 1]
+    assert trials == [1, 5, 15, 35, 55, 75]  # the first timing of one thread, then waits of 5, 10, 20, 20, 20
 
 
 def test_trials_of_a_thread_count_are_short_calls(two_cpus):
@@ -129,7 +139,7 @@ def test_trials_of_a_thread_count_are_short_calls(two_cpus):
         lengths.append(chooser.call_length(500))
         chosen_counts(chooser, clock, 1)
     short = threads.MEASURED_MINIBATCHES
-    assert lengths == [short, short, 500, 500, 500, short, 500, 500, 500, 500, short]
+    assert lengths == [short, short, 500, 500, 500, short, 500, 500, 500, 500, 500]
     assert chooser.call_length(30) == 30
 
 
