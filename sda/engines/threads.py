@@ -191,8 +191,7 @@ class ThreadChooser:
     to ``recheck`` when the choice changes.  A trial runs the slower count: every 20 calls, that was about 0.8 %
     of a batch-1 run where two threads win (100 minibatches at 1.8x the time per 10 000); the growing waits cut
     it below 0.1 %.  The chosen count is timed at every call, so that a load that slows it down switches to the
-    other at once.  The choice changes only the
-    speed: the kernels give the same bits with one thread or two."""
+    other at once.  The choice changes only the speed: the kernels give the same bits with one thread or two."""
 
     def __init__(self, recheck=20, clock=time.perf_counter, longest_recheck=320):
         fixed = requested_threads()
