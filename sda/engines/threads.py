@@ -232,11 +232,10 @@ class ThreadChooser:
         result = run_roles(kernel, n_threads, *args)
         if minibatches >= MEASURED_MINIBATCHES:
             self.seconds_per_minibatch[n_threads] = (self.clock() - start) / minibatches
-            if best is not None and self._best() != best:  # the choice changed: check it again soon
-                self.wait = self.recheck
-                self.next_trial = self.calls + self.wait
-            elif best is not None and n_threads != best:  # a trial confirmed the choice: the next one later
-                self.wait = min(2 * self.wait, self.longest_recheck)
+            changed = best is not None and self._best() != best
+            if changed or (best is not None and n_threads != best):
+                # a changed choice is checked again soon; one a trial confirmed, twice as late as the last time
+                self.wait = self.recheck if changed else min(2 * self.wait, self.longest_recheck)
                 self.next_trial = self.calls + self.wait
         self.calls += 1
         return result
