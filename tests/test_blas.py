@@ -162,3 +162,63 @@ def test_add_rows_block_keeps_the_sums_of_the_plain_loop(dtype):
         _add_rows_block(got, x, W, rows, first)
         assert not numpy.array_equal(got, start)
         numpy.testing.assert_array_equal(got.view(numpy.uint8), expected.view(numpy.uint8))
+
+
+@numba.njit
+def _update_rows_one_at_a_time(W, lr, tx, dz, x_next, dh, h, acc):
+    for i in range(W.shape[0]):
+        a, c = lr * tx[i], lr * dz[i]
+        for j in range(W.shape[1]):
+            W[i, j] -= a * dh[j] + c * h[j]
+            if x_next[i] != 0.0:
+                acc[j] += x_next[i] * W[i, j]
+
+
+@numba.njit
+def _update_rows_block(W, lr, tx, dz, x_next, dh, h, acc):
+    blas.update_rows_block(W, lr, tx, dz, x_next, dh, h, acc)
+
+
+@pytest.mark.parametrize("dtype", [numpy.float32, numpy.float64])
+def test_update_rows_block_keeps_the_roundings_of_the_plain_loop(dtype):
+    # a panel of a batch-1 dA update with the next forward sums: the same bits as element by element
+    rng = numpy.random.RandomState(5)
+    width = blas.ROWS_BLOCK_VECTORS * blas.lanes(numpy.zeros(0, dtype))
+    W = (rng.randn(40, width) * 10 ** rng.uniform(-3, 1, (40, width))).astype(dtype)
+    tx, dz, x_next = (rng.randn(40).astype(dtype) for _ in range(3))
+    tx[::3], x_next[1::4] = 0.0, 0.0
+    dh, h, acc = (rng.randn(width).astype(dtype) for _ in range(3))
+    expected_W, expected_acc = W.copy(), acc.copy()
+    _update_rows_one_at_a_time(expected_W, dtype(0.01), tx, dz, x_next, dh, h, expected_acc)
+    got_W, got_acc = W.copy(), acc.copy()
+    _update_rows_block(got_W, dtype(0.01), tx, dz, x_next, dh, h, got_acc)
+    assert not numpy.array_equal(got_W, W) and not numpy.array_equal(got_acc, acc)
+    numpy.testing.assert_array_equal(got_W.view(numpy.uint8), expected_W.view(numpy.uint8))
+    numpy.testing.assert_array_equal(got_acc.view(numpy.uint8), expected_acc.view(numpy.uint8))
+    x_next[5] = numpy.nan  # a nan input is added, as ``!= 0`` says
+    got_acc = acc.copy()
+    _update_rows_block(W.copy(), dtype(0.01), tx, dz, x_next, dh, h, got_acc)
+    assert numpy.isnan(got_acc).all()
+
+
+@numba.njit
+def _dot_in_panels(P, lo, hi, count, y, cut, states, out):
+    blas.dot_panels_head(P[:cut], lo, hi, cut, y, states)
+    blas.dot_panels_tail(P[cut:], lo, hi, count - cut, y[cut * P.shape[2]:], states, out)
+
+
+@pytest.mark.parametrize("dtype", [numpy.float32, numpy.float64])
+@pytest.mark.parametrize("count, cut", [(1, 0), (1, 1), (3, 1), (4, 2), (5, 0)])
+def test_dot_products_over_panels_are_the_dot_products_of_the_rows(dtype, count, cut):
+    # a head over the first thread's panels and a tail over the second's: the bits of dot() over the whole row
+    rng = numpy.random.RandomState(6)
+    width = blas.ROWS_BLOCK_VECTORS * blas.lanes(numpy.zeros(0, dtype))
+    W = (rng.randn(11, count * width) * 10 ** rng.uniform(-3, 3, (11, count * width))).astype(dtype)
+    y = rng.randn(count * width).astype(dtype)
+    P = numpy.ascontiguousarray(W.reshape(11, count, width).transpose(1, 0, 2))
+    states = blas.dot_states(11, W)
+    for lo, hi in ((0, 11), (2, 9), (3, 4)):  # 4-row groups with single rows left over, or single rows only
+        out = numpy.full(hi - lo, numpy.nan, dtype)
+        _dot_in_panels(P, lo, hi, count, y, cut, states, out)
+        expected = numpy.array([kernels.dot(W[i], y) for i in range(lo, hi)], dtype)
+        numpy.testing.assert_array_equal(out.view(numpy.uint8), expected.view(numpy.uint8))

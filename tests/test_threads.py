@@ -58,7 +58,7 @@ def assert_same_bits(one, two):
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("n_vis, n_hid", [(97, 61), (64, 40), (30, 7), (5, 33), (150, 130)])
+@pytest.mark.parametrize("n_vis, n_hid", [(97, 61), (64, 40), (30, 7), (5, 33), (150, 130), (21, 700)])
 @pytest.mark.parametrize("batch_size", [1, 3, 20])
 def test_the_da_kernel_gives_the_same_bits_on_two_threads(dtype, n_vis, n_hid, batch_size):
     one, two = da_run(1, dtype, n_vis, n_hid, batch_size), da_run(2, dtype, n_vis, n_hid, batch_size)

@@ -367,6 +367,159 @@ def dot_states(rows, x):
     return np.zeros((rows, DOT_VECTORS * lanes(x)), x.dtype)
 
 
+# A batch-1 dA thread keeps its columns of W in panels of rows_block() columns, each stored row after row (a 3-D
+# array P: P[p, i] is the part of row i in panel p), so that each pass over a block of columns is one contiguous
+# stream, with the block's vectors in registers.  The functions below keep every sum and rounding of the
+# row-major loops.
+
+@intrinsic
+def _update_rows_block(typingctx, W, lr, tx, dz, x_next, dh, h, acc):
+    if not (_float_array(W, 2) and all(_float_array(v, 1) and v.dtype == W.dtype for v in (tx, dz, x_next, dh, h, acc))
+            and lr == W.dtype):
+        return None
+
+    def codegen(context, builder, signature, args):
+        Ws, txs, dzs, xns, dhs, hs, accs = (context.make_array(t)(context, builder, a) for t, a in
+                                            zip(signature.args[:1] + signature.args[2:], args[:1] + args[2:]))
+        element, vector_type = _vector(context, signature.args[0].dtype)
+        lanes_, align = vector_type.count, context.get_abi_sizeof(element)
+        intp = context.get_value_type(types.intp)
+        rows = cgutils.unpack_tuple(builder, Ws.shape)[0]
+        offsets = [ir.Constant(intp, v * lanes_) for v in range(ROWS_BLOCK_VECTORS)]
+        dh_v = [_load_vector(builder, dhs.data, o, vector_type, align) for o in offsets]
+        h_v = [_load_vector(builder, hs.data, o, vector_type, align) for o in offsets]
+        sums = [cgutils.alloca_once_value(builder, _load_vector(builder, accs.data, o, vector_type, align))
+                for o in offsets]
+        zero = ir.Constant(element, 0.0)
+        with cgutils.for_range(builder, rows) as loop:
+            i = loop.index
+            a = _splat(builder, builder.fmul(args[1], builder.load(builder.gep(txs.data, [i]))), vector_type)
+            c = _splat(builder, builder.fmul(args[1], builder.load(builder.gep(dzs.data, [i]))), vector_type)
+            row = _row(builder, Ws, i)
+            updated = []
+            for o, d, hv in zip(offsets, dh_v, h_v):
+                w = builder.fsub(_load_vector(builder, row, o, vector_type, align),
+                                 builder.fadd(builder.fmul(a, d), builder.fmul(c, hv)))
+                _store_vector(builder, w, row, o, align)
+                updated.append(w)
+            xn = builder.load(builder.gep(xns.data, [i]))
+            with builder.if_then(builder.fcmp_unordered("!=", xn, zero)):  # as ``if xn != 0.0`` (nan included)
+                xv = _splat(builder, xn, vector_type)
+                for total, w in zip(sums, updated):
+                    builder.store(builder.fadd(builder.load(total), builder.fmul(xv, w)), total)
+        for o, total in zip(offsets, sums):
+            _store_vector(builder, builder.load(total), accs.data, o, align)
+        return context.get_dummy_value()
+    return types.void(W, lr, tx, dz, x_next, dh, h, acc), codegen
+
+
+@numba.njit(inline="always")
+def update_rows_block(W, lr, tx, dz, x_next, dh, h, acc):
+    """A panel of :func:`rows_block` columns (``W``: rows x that many, rows contiguous) through a batch-1 dA update
+    and the next step's forward sums, row after row: ``W[i] -= (lr tx[i]) dh + (lr dz[i]) h``, then, where
+    ``x_next[i]`` is not 0, ``acc += x_next[i] W[i]`` (the updated row).  Each element rounded as the plain loops
+    round it, in the same order; dh, h and the sums stay in registers from row to row (loaded and stored per row,
+    they were four of the six memory accesses of each element)."""
+    _update_rows_block(W, lr, tx, dz, x_next, dh, h, acc)
+
+
+def _make_dot_panels(part, rows):
+    """``dot_head`` / ``dot_tail`` of ``rows`` consecutive rows stored in panels: the terms of row i are ``P[0, i]``,
+    ``P[1, i]``, ... ``P[count - 1, i]`` (panels of :func:`rows_block` columns, a multiple of :func:`dot_group`),
+    against ``y[0 : count * rows_block]``: the same partial sums, in the same order, as over the row stored whole.
+    The rows share each vector of y they load."""
+    def typer(P, i, count, y, *states_out):
+        if not (_float_array(P, 3) and _float_array(y, 1) and P.dtype == y.dtype and isinstance(i, types.Integer)
+                and isinstance(count, types.Integer)
+                and all(_float_array(a, 2 if k == 0 else 1) and a.dtype == P.dtype for k, a in enumerate(states_out))):
+            return None
+
+        def codegen(context, builder, signature, args):
+            Ps, ys = (context.make_array(signature.args[k])(context, builder, args[k]) for k in (0, 3))
+            ss = context.make_array(signature.args[4])(context, builder, args[4])
+            element, vector_type = _vector(context, signature.args[0].dtype)
+            lanes_, align = vector_type.count, context.get_abi_sizeof(element)
+            intp = context.get_value_type(types.intp)
+            first_row = context.cast(builder, args[1], signature.args[1], types.intp)
+            panels = context.cast(builder, args[2], signature.args[2], types.intp)
+            panel_stride, row_stride = cgutils.unpack_tuple(builder, Ps.strides)[:2]
+            byte = ir.IntType(8).as_pointer()
+            row_numbers = [builder.add(first_row, ir.Constant(intp, r)) for r in range(rows)]
+            starts = [builder.gep(builder.bitcast(Ps.data, byte), [builder.mul(row, row_stride)]) for row in row_numbers]
+            state_rows = [_row(builder, ss, row) for row in row_numbers]
+            partials = [[cgutils.alloca_once_value(builder, ir.Constant(vector_type, None)) for _ in range(DOT_VECTORS)]
+                        for _ in range(rows)]
+            if part == "tail":
+                for state, row_partials in zip(state_rows, partials):
+                    for v, partial in enumerate(row_partials):
+                        builder.store(_load_vector(builder, state, ir.Constant(intp, v * lanes_), vector_type, align),
+                                      partial)
+            with cgutils.for_range(builder, panels) as loop:
+                p = loop.index
+                terms = [builder.bitcast(builder.gep(start, [builder.mul(p, panel_stride)]), Ps.data.type)
+                         for start in starts]
+                first = builder.mul(p, ir.Constant(intp, ROWS_BLOCK_VECTORS * lanes_))
+                for chunk in range(ROWS_BLOCK_VECTORS):
+                    offset = ir.Constant(intp, chunk * lanes_)
+                    yv = _load_vector(builder, ys.data, builder.add(first, offset), vector_type, align)
+                    for row_terms, row_partials in zip(terms, partials):
+                        partial = row_partials[chunk % DOT_VECTORS]
+                        product = builder.fmul(_load_vector(builder, row_terms, offset, vector_type, align), yv)
+                        builder.store(builder.fadd(builder.load(partial), product), partial)
+            for r, (state, row_partials) in enumerate(zip(state_rows, partials)):
+                if part == "head":
+                    for v, partial in enumerate(row_partials):
+                        _store_vector(builder, builder.load(partial), state, ir.Constant(intp, v * lanes_), align)
+                    continue
+                sums = [builder.load(partial) for partial in row_partials]
+                while len(sums) > 1:
+                    sums = [builder.fadd(sums[v], sums[v + 1]) for v in range(0, len(sums), 2)]
+                outs = context.make_array(signature.args[5])(context, builder, args[5])
+                builder.store(_reduce_lanes(builder, sums[0]), builder.gep(outs.data, [ir.Constant(intp, r)]))
+            return context.get_dummy_value()
+        return types.void(P, i, count, y, *states_out), codegen
+
+    if part == "head":
+        @intrinsic
+        def dot_panels(typingctx, P, i, count, y, states):
+            return typer(P, i, count, y, states)
+    else:
+        @intrinsic
+        def dot_panels(typingctx, P, i, count, y, states, out):
+            return typer(P, i, count, y, states, out)
+    return dot_panels
+
+
+#: rows whose dot products over panels share their loads of y (4: 16 vectors of partial sums in registers)
+PANEL_DOT_ROWS = 4
+_dot_panels_head_1, _dot_panels_head_n = _make_dot_panels("head", 1), _make_dot_panels("head", PANEL_DOT_ROWS)
+_dot_panels_tail_1, _dot_panels_tail_n = _make_dot_panels("tail", 1), _make_dot_panels("tail", PANEL_DOT_ROWS)
+
+
+@numba.njit(inline="always")
+def dot_panels_head(P, lo, hi, count, y, states):
+    """:func:`dot_head` of rows lo..hi-1 of a matrix stored in ``count`` panels and ``y``, over all the panels'
+    columns, into ``states[lo:hi]``."""
+    i = lo
+    while i + PANEL_DOT_ROWS <= hi:
+        _dot_panels_head_n(P, i, count, y, states)
+        i += PANEL_DOT_ROWS
+    for k in range(i, hi):
+        _dot_panels_head_1(P, k, count, y, states)
+
+
+@numba.njit(inline="always")
+def dot_panels_tail(P, lo, hi, count, y, states, out):
+    """:func:`dot_tail` of rows lo..hi-1 of a matrix stored in ``count`` panels and ``y``, continuing
+    ``states[lo:hi]``, into ``out[0 : hi - lo]``."""
+    i = lo
+    while i + PANEL_DOT_ROWS <= hi:
+        _dot_panels_tail_n(P, i, count, y, states, out[i - lo:])
+        i += PANEL_DOT_ROWS
+    for k in range(i, hi):
+        _dot_panels_tail_1(P, k, count, y, states, out[k - lo:])
+
+
 def _make_panel(rows, chunks, skip, add):
     """Panels of ``rows`` rows by ``chunks`` vectors of columns of ``A @ W``, over the rows r_start .. r_stop and the
     columns j_start .. j_stop (multiples of the panel): element (r, j) of ``A @ W`` summed over the rows i of W in

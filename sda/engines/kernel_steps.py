@@ -338,9 +338,9 @@ def da_workspace(n_vis, dtype):
     return np.empty(n_vis, dtype), np.empty(n_vis, np.float64), blas.dot_states(n_vis, np.empty(0, dtype))
 
 
-#: the first thread's share of the hidden units of a batch-1 dA step: the second also computes the
-#: reconstruction's exps and logs
-FIRST_THREAD_COLUMNS = 0.6
+#: the first thread's share of the hidden units of a batch-1 dA step, rounded to whole panels (512 of 1000 in
+#: float32; the second thread, which also computes the reconstruction's exps and logs, pads its 488 to 512)
+FIRST_THREAD_COLUMNS = 0.5
 
 #: rows per block of a pipelined pass: the second thread starts on a block when the first has finished it
 ROW_BLOCK = 16
@@ -365,83 +365,43 @@ def da_train_b1(X, U, first, stop, W, b, b_prime, keep, lr, dz, terms, states, r
     next step's forward product.  The sums are the same, in the same order, as with a separate forward pass
     (``tests/test_kernels.py`` compares the two bit for bit).
 
-    With two threads each owns half of the hidden units: a private copy of its columns of W (and of b, h, g)
-    for the whole call, so that no cache line is written by both cores (columns split within each row of W
-    would share lines at the cut, and the cores' prefetchers would pull in each other's lines besides), and
-    so that its half stays in its core's cache from step to step (a 784 x 1000 float32 W is 3 MB; this
-    machine's cores have 2 MB of L2 each).  Only the reconstruction's dot products W[i].h need both halves: the first
-    thread sums its half of each (:func:`sda.engines.blas.dot_head`), block by block of rows, and the second
-    finishes them (``dot_tail``: the same sums) one block behind and computes dz; each accumulates
-    ``g = W.T dz`` over its own columns."""
+    With two threads each owns part of the hidden units (:func:`_da_train_b1_columns`); one thread keeps W as
+    it is and sums g = W.T dz block by block of rows, right after their reconstructions."""
     n_vis, n_hid = W.shape
     costs = np.empty(stop - first, np.float64)
     if stop <= first:
         return costs
-    col_start, col_stop = _split(n_hid, FIRST_THREAD_COLUMNS, role, n_threads, blas.dot_group(W))
-    if n_threads == 1:
-        W_own, b_own = W, b
-    else:
-        W_own, b_own = np.ascontiguousarray(W[:, col_start:col_stop]), b[col_start:col_stop].copy()
-    n_own = col_stop - col_start
-    h, g = np.empty(n_own, W.dtype), np.empty(n_own, W.dtype)
-    dh, acc = np.empty(n_own, W.dtype), np.empty(n_own, W.dtype)
+    if n_threads == 2:
+        return _da_train_b1_columns(X, U, first, stop, W, b, b_prime, keep, lr, dz, terms, states, role, counters,
+                                    costs)
+    h, g = np.empty(n_hid, W.dtype), np.empty(n_hid, W.dtype)
+    dh, acc = np.empty(n_hid, W.dtype), np.empty(n_hid, W.dtype)
     blocks = (n_vis + ROW_BLOCK - 1) // ROW_BLOCK
-    published = 0
-    tx = np.empty(n_vis, W.dtype)
-    tx_next = np.empty(n_vis, W.dtype)
+    tx, tx_next = np.empty(n_vis, W.dtype), np.empty(n_vis, W.dtype)
     s_block, e = np.empty(ROW_BLOCK, W.dtype), np.empty(ROW_BLOCK, W.dtype)
     _corrupt(X[first], U[0], keep, tx)
-    _forward_columns(tx, W_own, b_own, h, 0, n_own, np.empty(n_vis, np.int64))
+    _forward_columns(tx, W, b, h, 0, n_hid, np.empty(n_vis, np.int64))
     for t in range(first, stop):
         x = X[t]
         # the reconstruction z_i = sigmoid(W[i].h + b'_i), dz = z - x, and g = W.T dz
         cost = 0.0
         g[:] = 0.0
-        if n_threads == 1:
-            for block in range(blocks):
-                lo, hi = block * ROW_BLOCK, min(n_vis, (block + 1) * ROW_BLOCK)
-                s = s_block[:hi - lo]
-                for i in range(lo, hi):
-                    s[i - lo] = dot(W[i], h)
-                _reconstruction_row(s, b_prime, x, terms, dz, lo, 1, e)
-                for i in range(lo, hi):
-                    cost += terms[i]
-                    d_i = dz[i]  # a local, so that LLVM need not reload it at every j
-                    b_prime[i] -= lr * d_i
-                    for j in range(n_hid):
-                        g[j] += d_i * W[i, j]
-            costs[t - first] = cost
-        elif role == 0:
-            for block in range(blocks):
-                for i in range(block * ROW_BLOCK, min(n_vis, (block + 1) * ROW_BLOCK)):
-                    blas.dot_head(W_own[i], h, n_own, states[i])
-                publish(counters, 0, published + block + 1)
-            for block in range(blocks):
-                wait_for(counters, 1, published + block + 1)
-                for i in range(block * ROW_BLOCK, min(n_vis, (block + 1) * ROW_BLOCK)):
-                    cost += terms[i]
-                    d_i = dz[i]
-                    for j in range(n_own):
-                        g[j] += d_i * W_own[i, j]
-            costs[t - first] = cost
-        else:
-            for block in range(blocks):
-                wait_for(counters, 0, published + block + 1)
-                lo, hi = block * ROW_BLOCK, min(n_vis, (block + 1) * ROW_BLOCK)
-                s = s_block[:hi - lo]
-                for i in range(lo, hi):
-                    s[i - lo] = blas.dot_tail(W_own[i], h, 0, states[i])
-                _reconstruction_row(s, b_prime, x, terms, dz, lo, 1, e)
-                for i in range(lo, hi):
-                    d_i = dz[i]
-                    b_prime[i] -= lr * d_i
-                    for j in range(n_own):
-                        g[j] += d_i * W_own[i, j]
-                publish(counters, 1, published + block + 1)
-        published += blocks
-        for j in range(n_own):
+        for block in range(blocks):
+            lo, hi = block * ROW_BLOCK, min(n_vis, (block + 1) * ROW_BLOCK)
+            s = s_block[:hi - lo]
+            for i in range(lo, hi):
+                s[i - lo] = dot(W[i], h)
+            _reconstruction_row(s, b_prime, x, terms, dz, lo, 1, e)
+            for i in range(lo, hi):
+                cost += terms[i]
+                d_i = dz[i]  # a local, so that LLVM need not reload it at every j
+                b_prime[i] -= lr * d_i
+                for j in range(n_hid):
+                    g[j] += d_i * W[i, j]
+        costs[t - first] = cost
+        for j in range(n_hid):
             dh[j] = g[j] * h[j] * (1.0 - h[j])
-            b_own[j] -= lr * dh[j]
+            b[j] -= lr * dh[j]
         # W -= lr * (outer(tx, dh) + outer(dz, h)), and with each updated row the next step's pre-activation
         # acc = b + tx_next @ W (rows where tx_next is 0 add nothing, as in _forward_columns)
         last = t + 1 == stop
@@ -449,38 +409,138 @@ def da_train_b1(X, U, first, stop, W, b, b_prime, keep, lr, dz, terms, states, r
             tx_next[:] = 0.0
         else:
             _corrupt(X[t + 1], U[t + 1 - first], keep, tx_next)
-        acc[:] = b_own
+        acc[:] = b
         for i in range(n_vis):
             a = lr * tx[i]
             c = lr * dz[i]
             xn = tx_next[i]
             if xn != 0.0:
-                for j in range(n_own):
-                    W_own[i, j] -= a * dh[j] + c * h[j]
-                    acc[j] += xn * W_own[i, j]
+                for j in range(n_hid):
+                    W[i, j] -= a * dh[j] + c * h[j]
+                    acc[j] += xn * W[i, j]
             else:
-                for j in range(n_own):
-                    W_own[i, j] -= a * dh[j] + c * h[j]
+                for j in range(n_hid):
+                    W[i, j] -= a * dh[j] + c * h[j]
         if not last:
-            for j in range(n_own):
+            for j in range(n_hid):
                 h[j] = _sigmoid(acc[j])
             tx, tx_next = tx_next, tx
-    if n_threads == 2:
-        _copy_columns(W_own, b_own, W, b, col_start)
-    # the second thread's dz, terms and b' of a step are written only after the first has published its
-    # partial sums of that step, so neither waits at the end of a step; both finish before the call returns
-    barrier(counters, role, published + 1)
     return costs
 
 
 @njit
-def _copy_columns(W_own, b_own, W, b, start):
-    """W[:, start:start + n] = W_own and b[start:start + n] = b_own: a thread's columns back into the model."""
-    for i in range(W_own.shape[0]):
-        for j in range(W_own.shape[1]):
-            W[i, start + j] = W_own[i, j]
-    for j in range(b_own.shape[0]):
-        b[start + j] = b_own[j]
+def _panels_of(W, start, stop):
+    """Columns start..stop-1 of W as panels of :func:`sda.engines.blas.rows_block` columns, each stored row after
+    row (``P[p, i]`` is ``W[i, start + p * width : ...]``), the last one padded with zero columns."""
+    width = blas.rows_block(W)
+    P = np.zeros(((stop - start + width - 1) // width, W.shape[0], width), W.dtype)
+    for p in range(P.shape[0]):
+        for i in range(W.shape[0]):
+            for j in range(min(width, stop - start - p * width)):
+                P[p, i, j] = W[i, start + p * width + j]
+    return P
+
+
+@njit
+def _panels_into(P, W, start, stop):
+    """The inverse of :func:`_panels_of`: its panels back into columns start..stop-1 of W."""
+    width = P.shape[2]
+    for p in range(P.shape[0]):
+        for i in range(W.shape[0]):
+            for j in range(min(width, stop - start - p * width)):
+                W[i, start + p * width + j] = P[p, i, j]
+
+
+@njit
+def _da_train_b1_columns(X, U, first, stop, W, b, b_prime, keep, lr, dz, terms, states, role, counters, costs):
+    """:func:`da_train_b1` on two threads: thread ``role`` owns its share of the hidden units (columns of W).
+
+    Each keeps a private copy of its columns for the whole call, so that no cache line is written by both cores
+    and its part of W streams from its own cache from step to step, stored in panels of 128 columns (float32;
+    :func:`_panels_of`): every pass runs over one panel at a time, a contiguous stream, with that panel's
+    vectors (dh, h, the sums of g and of the next forward product) held in registers from row to row
+    (``blas.update_rows_block``, ``blas.add_rows_block``).  Only the reconstruction's dot products W[i].h need
+    both threads' columns: the first sums its part of each (``blas.dot_panels_head``), block by block of rows,
+    and the second finishes them (``dot_panels_tail``: the same sums) one block behind and computes dz.  The
+    padding columns stay 0 (their h and dh are 0), so they add +0 to sums that are never -0: the same bits."""
+    n_vis, n_hid = W.shape
+    width = blas.rows_block(W)
+    col_start, col_stop = _split(n_hid, FIRST_THREAD_COLUMNS, role, 2, width)
+    n_own = col_stop - col_start
+    P = _panels_of(W, col_start, col_stop)
+    n_panels = P.shape[0]
+    padded = n_panels * width
+    b_own, h, g = np.zeros(padded, W.dtype), np.zeros(padded, W.dtype), np.zeros(padded, W.dtype)
+    dh, acc = np.zeros(padded, W.dtype), np.zeros(padded, W.dtype)
+    b_own[:n_own] = b[col_start:col_stop]
+    blocks = (n_vis + ROW_BLOCK - 1) // ROW_BLOCK
+    published = 0
+    rows = np.arange(n_vis)
+    tx, tx_next = np.empty(n_vis, W.dtype), np.empty(n_vis, W.dtype)
+    s_block, e = np.empty(ROW_BLOCK, W.dtype), np.empty(ROW_BLOCK, W.dtype)
+    _corrupt(X[first], U[0], keep, tx)
+    # the first forward product, summed as _forward_columns sums it: b, then the rows where tx is not 0, in order
+    acc[:] = b_own
+    inputs = np.empty(n_vis, np.int64)
+    n_inputs = _nonzero_rows(tx, 0, n_vis, inputs)
+    for p in range(n_panels):
+        blas.add_rows_block(acc[p * width:(p + 1) * width], tx, P[p], inputs, n_inputs, 0)
+    for j in range(n_own):
+        h[j] = _sigmoid(acc[j])
+    for t in range(first, stop):
+        x = X[t]
+        # the reconstruction z_i = sigmoid(W[i].h + b'_i), dz = z - x, and g = W.T dz
+        cost = 0.0
+        g[:] = 0.0
+        if role == 0:
+            for block in range(blocks):
+                blas.dot_panels_head(P, block * ROW_BLOCK, min(n_vis, (block + 1) * ROW_BLOCK), n_panels, h, states)
+                publish(counters, 0, published + block + 1)
+            for block in range(blocks):
+                lo, hi = block * ROW_BLOCK, min(n_vis, (block + 1) * ROW_BLOCK)
+                wait_for(counters, 1, published + block + 1)
+                for i in range(lo, hi):
+                    cost += terms[i]
+                for p in range(n_panels):
+                    blas.add_rows_block(g[p * width:(p + 1) * width], dz, P[p], rows[lo:hi], hi - lo, 0)
+            costs[t - first] = cost
+        else:
+            for block in range(blocks):
+                lo, hi = block * ROW_BLOCK, min(n_vis, (block + 1) * ROW_BLOCK)
+                wait_for(counters, 0, published + block + 1)
+                s = s_block[:hi - lo]
+                blas.dot_panels_tail(P, lo, hi, n_panels, h, states, s)
+                _reconstruction_row(s, b_prime, x, terms, dz, lo, 1, e)
+                for i in range(lo, hi):
+                    b_prime[i] -= lr * dz[i]
+                for p in range(n_panels):
+                    blas.add_rows_block(g[p * width:(p + 1) * width], dz, P[p], rows[lo:hi], hi - lo, 0)
+                publish(counters, 1, published + block + 1)
+        published += blocks
+        for j in range(n_own):
+            dh[j] = g[j] * h[j] * (1.0 - h[j])
+            b_own[j] -= lr * dh[j]
+        # W -= lr * (outer(tx, dh) + outer(dz, h)), and with each updated row the next step's pre-activation
+        # acc = b + tx_next @ W, panel by panel
+        last = t + 1 == stop
+        if last:
+            tx_next[:] = 0.0
+        else:
+            _corrupt(X[t + 1], U[t + 1 - first], keep, tx_next)
+        acc[:] = b_own
+        for p in range(n_panels):
+            lo, hi = p * width, (p + 1) * width
+            blas.update_rows_block(P[p], lr, tx, dz, tx_next, dh[lo:hi], h[lo:hi], acc[lo:hi])
+        if not last:
+            for j in range(n_own):
+                h[j] = _sigmoid(acc[j])
+            tx, tx_next = tx_next, tx
+    _panels_into(P, W, col_start, col_stop)
+    b[col_start:col_stop] = b_own[:n_own]
+    # the second thread's dz, terms and b' of a step are written only after the first has published its
+    # partial sums of that step, so neither waits at the end of a step; both finish before the call returns
+    barrier(counters, role, published + 1)
+    return costs
 
 
 @njit
