@@ -222,3 +222,61 @@ def test_dot_products_over_panels_are_the_dot_products_of_the_rows(dtype, count,
         _dot_in_panels(P, lo, hi, count, y, cut, states, out)
         expected = numpy.array([kernels.dot(W[i], y) for i in range(lo, hi)], dtype)
         numpy.testing.assert_array_equal(out.view(numpy.uint8), expected.view(numpy.uint8))
+
+
+@numba.njit
+def _update_add_rows_one_at_a_time(acc, x, W, rows, c, delta):
+    for i in rows:
+        if c[i] != 0.0:
+            for j in range(W.shape[1]):
+                W[i, j] -= c[i] * delta[j]
+        if x[i] != 0.0:
+            for j in range(W.shape[1]):
+                acc[j] += x[i] * W[i, j]
+
+
+@numba.njit
+def _update_add_rows_block(acc, x, W, rows, c, delta):
+    blas.update_add_rows_block(acc, x, W, rows, rows.shape[0], c, delta)
+
+
+@pytest.mark.parametrize("dtype", [numpy.float32, numpy.float64])
+def test_update_add_rows_block_keeps_the_roundings_of_the_plain_loops(dtype):
+    # a panel of a finetuning forward product with the update left pending: the same bits as element by element
+    rng = numpy.random.RandomState(7)
+    width = blas.ROWS_BLOCK_VECTORS * blas.lanes(numpy.zeros(0, dtype))
+    W = (rng.randn(30, width) * 10 ** rng.uniform(-3, 1, (30, width))).astype(dtype)
+    x, c = rng.randn(30).astype(dtype), rng.randn(30).astype(dtype)
+    x[::3], c[1::4] = 0.0, 0.0
+    delta, acc = rng.randn(width).astype(dtype), rng.randn(width).astype(dtype)
+    rows = numpy.array([0, 1, 2, 4, 5, 9, 13, 20, 29, 3], numpy.int64)
+    expected_W, expected_acc = W.copy(), acc.copy()
+    _update_add_rows_one_at_a_time(expected_acc, x, expected_W, rows, c, delta)
+    got_W, got_acc = W.copy(), acc.copy()
+    _update_add_rows_block(got_acc, x, got_W, rows, c, delta)
+    assert not numpy.array_equal(got_W, W) and not numpy.array_equal(got_acc, acc)
+    numpy.testing.assert_array_equal(got_W.view(numpy.uint8), expected_W.view(numpy.uint8))
+    numpy.testing.assert_array_equal(got_acc.view(numpy.uint8), expected_acc.view(numpy.uint8))
+    numpy.testing.assert_array_equal(got_W[[6, 7, 8]], W[[6, 7, 8]])  # rows not listed are left alone
+
+
+@pytest.mark.parametrize("dtype", [numpy.float32, numpy.float64])
+@pytest.mark.parametrize("count", [1, 3])
+def test_the_wide_dot_product_over_panels_is_dot_wide_of_the_row(dtype, count):
+    # the row's last 13 columns padded with zeros in the panels (and in y): the bits of dot_wide over the row
+    rng = numpy.random.RandomState(8)
+    width = blas.ROWS_BLOCK_VECTORS * blas.lanes(numpy.zeros(0, dtype))
+    n = count * width - 13
+    W = (rng.randn(5, n) * 10 ** rng.uniform(-3, 3, (5, n))).astype(dtype)
+    y = rng.randn(n).astype(dtype)
+    padded_W, padded_y = numpy.zeros((5, count * width), dtype), numpy.zeros(count * width, dtype)
+    padded_W[:, :n], padded_y[:n] = W, y
+    P = numpy.ascontiguousarray(padded_W.reshape(5, count, width).transpose(1, 0, 2))
+    for i in range(5):
+        got, expected = _dot_wide_panels(P, i, count, padded_y), kernels.dot_wide(W[i], y)
+        assert numpy.float64(got).tobytes() == numpy.float64(expected).tobytes()
+
+
+@numba.njit
+def _dot_wide_panels(P, i, count, y):
+    return blas.dot_wide_panels(P, i, count, y)

@@ -367,10 +367,10 @@ def dot_states(rows, x):
     return np.zeros((rows, DOT_VECTORS * lanes(x)), x.dtype)
 
 
-# A batch-1 dA thread keeps its columns of W in panels of rows_block() columns, each stored row after row (a 3-D
-# array P: P[p, i] is the part of row i in panel p), so that each pass over a block of columns is one contiguous
-# stream, with the block's vectors in registers.  The functions below keep every sum and rounding of the
-# row-major loops.
+# A batch-1 thread keeps its part of W (the dA: its columns; finetuning: its rows) in panels of rows_block()
+# columns, each stored row after row (a 3-D array P: P[p, i] is the part of row i in panel p), so that each pass
+# over a block of columns is one contiguous stream, with the block's vectors in registers.  The functions below
+# keep every sum and rounding of the row-major loops.
 
 @intrinsic
 def _update_rows_block(typingctx, W, lr, tx, dz, x_next, dh, h, acc):
@@ -423,11 +423,12 @@ def update_rows_block(W, lr, tx, dz, x_next, dh, h, acc):
     _update_rows_block(W, lr, tx, dz, x_next, dh, h, acc)
 
 
-def _make_dot_panels(part, rows):
+def _make_dot_panels(part, rows, wide=False):
     """``dot_head`` / ``dot_tail`` of ``rows`` consecutive rows stored in panels: the terms of row i are ``P[0, i]``,
     ``P[1, i]``, ... ``P[count - 1, i]`` (panels of :func:`rows_block` columns, a multiple of :func:`dot_group`),
     against ``y[0 : count * rows_block]``: the same partial sums, in the same order, as over the row stored whole.
-    The rows share each vector of y they load."""
+    The rows share each vector of y they load.  ``"whole"``: :func:`dot` of one row (``wide``: :func:`dot_wide`),
+    returned."""
     def typer(P, i, count, y, *states_out):
         if not (_float_array(P, 3) and _float_array(y, 1) and P.dtype == y.dtype and isinstance(i, types.Integer)
                 and isinstance(count, types.Integer)
@@ -436,9 +437,10 @@ def _make_dot_panels(part, rows):
 
         def codegen(context, builder, signature, args):
             Ps, ys = (context.make_array(signature.args[k])(context, builder, args[k]) for k in (0, 3))
-            ss = context.make_array(signature.args[4])(context, builder, args[4])
+            ss = context.make_array(signature.args[4])(context, builder, args[4]) if part != "whole" else None
             element, vector_type = _vector(context, signature.args[0].dtype)
             lanes_, align = vector_type.count, context.get_abi_sizeof(element)
+            sum_type = ir.VectorType(ir.DoubleType(), lanes_) if wide else vector_type
             intp = context.get_value_type(types.intp)
             first_row = context.cast(builder, args[1], signature.args[1], types.intp)
             panels = context.cast(builder, args[2], signature.args[2], types.intp)
@@ -446,8 +448,8 @@ def _make_dot_panels(part, rows):
             byte = ir.IntType(8).as_pointer()
             row_numbers = [builder.add(first_row, ir.Constant(intp, r)) for r in range(rows)]
             starts = [builder.gep(builder.bitcast(Ps.data, byte), [builder.mul(row, row_stride)]) for row in row_numbers]
-            state_rows = [_row(builder, ss, row) for row in row_numbers]
-            partials = [[cgutils.alloca_once_value(builder, ir.Constant(vector_type, None)) for _ in range(DOT_VECTORS)]
+            state_rows = [_row(builder, ss, row) for row in row_numbers] if part != "whole" else []
+            partials = [[cgutils.alloca_once_value(builder, ir.Constant(sum_type, None)) for _ in range(DOT_VECTORS)]
                         for _ in range(rows)]
             if part == "tail":
                 for state, row_partials in zip(state_rows, partials):
@@ -465,7 +467,14 @@ def _make_dot_panels(part, rows):
                     for row_terms, row_partials in zip(terms, partials):
                         partial = row_partials[chunk % DOT_VECTORS]
                         product = builder.fmul(_load_vector(builder, row_terms, offset, vector_type, align), yv)
+                        if wide:
+                            product = builder.fpext(product, sum_type)
                         builder.store(builder.fadd(builder.load(partial), product), partial)
+            if part == "whole":
+                sums = [builder.load(partial) for partial in partials[0]]
+                while len(sums) > 1:
+                    sums = [builder.fadd(sums[v], sums[v + 1]) for v in range(0, len(sums), 2)]
+                return _reduce_lanes(builder, sums[0])
             for r, (state, row_partials) in enumerate(zip(state_rows, partials)):
                 if part == "head":
                     for v, partial in enumerate(row_partials):
@@ -477,9 +486,15 @@ def _make_dot_panels(part, rows):
                 outs = context.make_array(signature.args[5])(context, builder, args[5])
                 builder.store(_reduce_lanes(builder, sums[0]), builder.gep(outs.data, [ir.Constant(intp, r)]))
             return context.get_dummy_value()
+        if part == "whole":
+            return (types.float64 if wide else P.dtype)(P, i, count, y), codegen
         return types.void(P, i, count, y, *states_out), codegen
 
-    if part == "head":
+    if part == "whole":
+        @intrinsic
+        def dot_panels(typingctx, P, i, count, y):
+            return typer(P, i, count, y)
+    elif part == "head":
         @intrinsic
         def dot_panels(typingctx, P, i, count, y, states):
             return typer(P, i, count, y, states)
@@ -494,6 +509,7 @@ def _make_dot_panels(part, rows):
 PANEL_DOT_ROWS = 4
 _dot_panels_head_1, _dot_panels_head_n = _make_dot_panels("head", 1), _make_dot_panels("head", PANEL_DOT_ROWS)
 _dot_panels_tail_1, _dot_panels_tail_n = _make_dot_panels("tail", 1), _make_dot_panels("tail", PANEL_DOT_ROWS)
+_dot_wide_panels = _make_dot_panels("whole", 1, wide=True)
 
 
 @numba.njit(inline="always")
@@ -518,6 +534,63 @@ def dot_panels_tail(P, lo, hi, count, y, states, out):
         i += PANEL_DOT_ROWS
     for k in range(i, hi):
         _dot_panels_tail_1(P, k, count, y, states, out[k - lo:])
+
+
+@numba.njit(inline="always")
+def dot_wide_panels(P, i, count, y):
+    """:func:`dot_wide` of row i of a matrix stored in ``count`` panels and ``y`` (``count * rows_block`` terms)."""
+    return _dot_wide_panels(P, i, count, y)
+
+
+@intrinsic
+def _update_add_rows_block(typingctx, acc, x, W, rows, n_rows, c, delta):
+    if not (_float_array(W, 2) and all(_float_array(v, 1) and v.dtype == W.dtype for v in (acc, x, c, delta))
+            and isinstance(rows, types.Array) and rows.ndim == 1 and rows.dtype == types.int64
+            and isinstance(n_rows, types.Integer)):
+        return None
+
+    def codegen(context, builder, signature, args):
+        accs, xs, Ws, rs, _, cs, ds = (context.make_array(t)(context, builder, a) if isinstance(t, types.Array)
+                                       else None for t, a in zip(signature.args, args))
+        element, vector_type = _vector(context, signature.args[0].dtype)
+        lanes_, align = vector_type.count, context.get_abi_sizeof(element)
+        intp = context.get_value_type(types.intp)
+        count = context.cast(builder, args[4], signature.args[4], types.intp)
+        offsets = [ir.Constant(intp, v * lanes_) for v in range(ROWS_BLOCK_VECTORS)]
+        sums = [cgutils.alloca_once_value(builder, _load_vector(builder, accs.data, o, vector_type, align))
+                for o in offsets]
+        delta_v = [_load_vector(builder, ds.data, o, vector_type, align) for o in offsets]
+        zero = ir.Constant(element, 0.0)
+        with cgutils.for_range(builder, count) as loop:
+            i = builder.load(builder.gep(rs.data, [loop.index]))
+            row = _row(builder, Ws, i)
+            # "!= 0" as Python has it (true for nan): a row is updated where c[i] is not 0, added where x[i] is not
+            ci = builder.load(builder.gep(cs.data, [i]))
+            with builder.if_then(builder.fcmp_unordered("!=", ci, zero)):
+                c_v = _splat(builder, ci, vector_type)
+                for o, d in zip(offsets, delta_v):
+                    w = _load_vector(builder, row, o, vector_type, align)
+                    _store_vector(builder, builder.fsub(w, builder.fmul(c_v, d)), row, o, align)
+            xi = builder.load(builder.gep(xs.data, [i]))
+            with builder.if_then(builder.fcmp_unordered("!=", xi, zero)):
+                x_v = _splat(builder, xi, vector_type)
+                for o, total in zip(offsets, sums):
+                    w = _load_vector(builder, row, o, vector_type, align)
+                    builder.store(builder.fadd(builder.load(total), builder.fmul(x_v, w)), total)
+        for o, total in zip(offsets, sums):
+            _store_vector(builder, builder.load(total), accs.data, o, align)
+        return context.get_dummy_value()
+    return types.void(acc, x, W, rows, n_rows, c, delta), codegen
+
+
+@numba.njit(inline="always")
+def update_add_rows_block(acc, x, W, rows, n_rows, c, delta):
+    """A panel of :func:`rows_block` columns (``W``: rows x that many) through a batch-1 finetuning step's
+    forward product, with the update the step before left pending: for each of the ``n_rows`` rows i in
+    ``rows``, in that order, ``W[i] -= c[i] * delta`` where ``c[i]`` is not 0, then ``acc += x[i] * W[i]`` where
+    ``x[i]`` is not 0.  Each product rounded, then subtracted or added, as the plain loops do, with delta and the
+    sums in registers from row to row."""
+    _update_add_rows_block(acc, x, W, rows, n_rows, c, delta)
 
 
 def _make_panel(rows, chunks, skip, add):

@@ -429,26 +429,27 @@ def da_train_b1(X, U, first, stop, W, b, b_prime, keep, lr, dz, terms, states, r
 
 
 @njit
-def _panels_of(W, start, stop):
-    """Columns start..stop-1 of W as panels of :func:`sda.engines.blas.rows_block` columns, each stored row after
-    row (``P[p, i]`` is ``W[i, start + p * width : ...]``), the last one padded with zero columns."""
+def _panels_of(W, row_start, row_stop, col_start, col_stop):
+    """Rows row_start..row_stop-1 by columns col_start..col_stop-1 of W as panels of
+    :func:`sda.engines.blas.rows_block` columns, each stored row after row (``P[p, i]`` is
+    ``W[row_start + i, col_start + p * width : ...]``), the last one padded with zero columns."""
     width = blas.rows_block(W)
-    P = np.zeros(((stop - start + width - 1) // width, W.shape[0], width), W.dtype)
+    P = np.zeros(((col_stop - col_start + width - 1) // width, row_stop - row_start, width), W.dtype)
     for p in range(P.shape[0]):
-        for i in range(W.shape[0]):
-            for j in range(min(width, stop - start - p * width)):
-                P[p, i, j] = W[i, start + p * width + j]
+        for i in range(P.shape[1]):
+            for j in range(min(width, col_stop - col_start - p * width)):
+                P[p, i, j] = W[row_start + i, col_start + p * width + j]
     return P
 
 
 @njit
-def _panels_into(P, W, start, stop):
-    """The inverse of :func:`_panels_of`: its panels back into columns start..stop-1 of W."""
+def _panels_into(P, W, row_start, col_start, col_stop):
+    """The inverse of :func:`_panels_of`: its panels back into W."""
     width = P.shape[2]
     for p in range(P.shape[0]):
-        for i in range(W.shape[0]):
-            for j in range(min(width, stop - start - p * width)):
-                W[i, start + p * width + j] = P[p, i, j]
+        for i in range(P.shape[1]):
+            for j in range(min(width, col_stop - col_start - p * width)):
+                W[row_start + i, col_start + p * width + j] = P[p, i, j]
 
 
 @njit
@@ -467,7 +468,7 @@ def _da_train_b1_columns(X, U, first, stop, W, b, b_prime, keep, lr, dz, terms, 
     width = blas.rows_block(W)
     col_start, col_stop = _split(n_hid, FIRST_THREAD_COLUMNS, role, 2, width)
     n_own = col_stop - col_start
-    P = _panels_of(W, col_start, col_stop)
+    P = _panels_of(W, 0, n_vis, col_start, col_stop)
     n_panels = P.shape[0]
     padded = n_panels * width
     b_own, h, g = np.zeros(padded, W.dtype), np.zeros(padded, W.dtype), np.zeros(padded, W.dtype)
@@ -535,7 +536,7 @@ def _da_train_b1_columns(X, U, first, stop, W, b, b_prime, keep, lr, dz, terms, 
             for j in range(n_own):
                 h[j] = _sigmoid(acc[j])
             tx, tx_next = tx_next, tx
-    _panels_into(P, W, col_start, col_stop)
+    _panels_into(P, W, 0, col_start, col_stop)
     b[col_start:col_stop] = b_own[:n_own]
     # the second thread's dz, terms and b' of a step are written only after the first has published its
     # partial sums of that step, so neither waits at the end of a step; both finish before the call returns
@@ -656,47 +657,6 @@ def _forward_columns(x, W, b, out, start, stop, rows):
 
 
 @njit
-def _forward_rows_pipelined(x, W, b, out, partial, role, count, counters, rows):
-    """``out = sigmoid(b + x @ W)`` on two threads that each keep to their own rows of W (the rows they update
-    in the backward pass, :func:`_backprop_rows`), with the sums of :func:`_forward_columns`, in its order.
-
-    Block by block of :func:`sda.engines.blas.rows_block` columns (128 in float32), the first thread sums its
-    rows into ``partial`` and publishes the block (counts ``count + 1``, ...); the second continues each
-    block's sums over the other rows, one block behind, writes ``out`` and publishes the block too.  So no row
-    is read by the core that did not write it, and each core streams half of W.  A block's sums stay in
-    registers over all the rows (``blas.add_rows_block``): loaded and stored per row, they cost as much as
-    reading W.  Returns the count after the last block."""
-    start, stop = _split(W.shape[0], 0.5, role, 2, 1)
-    n_rows = _nonzero_rows(x, start, stop, rows)
-    n_cols = W.shape[1]
-    width = blas.rows_block(W)
-    blocks = (n_cols + width - 1) // width
-    acc = np.empty(width, W.dtype)
-    for block in range(blocks):
-        first, last = np.uint64(block * width), np.uint64(min(n_cols, (block + 1) * width))
-        if role == 0:
-            for j in range(first, last):
-                acc[j - first] = b[j]
-        else:
-            wait_for(counters, 0, count + block + 1)
-            for j in range(first, last):
-                acc[j - first] = partial[j]
-        if last - first == width:
-            blas.add_rows_block(acc, x, W, rows, n_rows, first)
-        else:
-            _add_rows(acc, x, W, rows, n_rows, first, last)
-        if role == 0:
-            for j in range(first, last):
-                partial[j] = acc[j - first]
-            publish(counters, 0, count + block + 1)
-        else:
-            for j in range(first, last):
-                out[j] = _sigmoid(acc[j - first])
-            publish(counters, 1, count + block + 1)
-    return count + blocks
-
-
-@njit
 def mlp_train(X, Y, first, stop, batch_size, Ws, bs, W_out, b_out, lr):
     """Finetuning SGD on minibatches first..stop-1; ``Ws``, ``bs`` are typed
     lists of the sigmoid layers' parameters.  Returns each step's cost."""
@@ -724,85 +684,207 @@ def mlp_workspace(Ws, W_out):
 @njit
 def mlp_train_b1(X, Y, first, stop, Ws, bs, W_out, b_out, lr, acts, deltas, p, partial, role, n_threads,
                  counters):
-    """Batch-1 finetuning steps on one thread or two (``role`` 0 or 1 of ``n_threads``), with the same bits.
-    On two threads each keeps to its half of the rows of every hidden layer's W: the backward passes (one per
-    layer: the delta below with the old weights, then the update) split by rows, and so do the forward products
-    (:func:`_forward_rows_pipelined`: the second thread continues the first's sums); the softmax layer runs on
-    the first thread.  The forward products meet at no barrier: the first thread starts a layer as soon as the
-    second has published the outputs below that its rows take, while the second finishes the layer below."""
-    n_layers = len(Ws)
+    """Batch-1 finetuning steps on one thread or two (``role`` 0 or 1 of ``n_threads``), with the same bits
+    (two threads: :func:`_mlp_train_b1_rows`)."""
     costs = np.empty(stop - first, np.float64)
-    n_out = W_out.shape[1]
-    meetings = 0
+    if n_threads == 2:
+        return _mlp_train_b1_rows(X, Y, first, stop, Ws, bs, W_out, b_out, lr, acts, deltas, p, partial, role,
+                                  counters, costs)
+    n_layers = len(Ws)
     tallest = 0
     for W in Ws:
         tallest = max(tallest, W.shape[0])
-    rows = np.empty(tallest, np.int64)  # this thread's rows with a non-zero input (_nonzero_rows)
+    rows = np.empty(tallest, np.int64)  # the rows with a non-zero input (_nonzero_rows)
     for t in range(first, stop):
         x = X[t]
         inputs = x
         for k in range(n_layers):
-            if n_threads == 1:
-                _forward_columns(inputs, Ws[k], bs[k], acts[k], 0, Ws[k].shape[1], rows)
-            else:
-                before = meetings
-                meetings = _forward_rows_pipelined(inputs, Ws[k], bs[k], acts[k], partial[k % 2], role, meetings,
-                                                   counters, rows)
-                if role == 0 and k < n_layers - 1:
-                    # the second thread's blocks of this layer's output that the first's rows of the next take
-                    last_row = _split(Ws[k + 1].shape[0], 0.5, 0, 2, 1)[1] - 1
-                    wait_for(counters, 1, before + last_row // blas.rows_block(Ws[k]) + 1)
-                elif role == 0:
-                    wait_for(counters, 1, meetings)  # all of the top layer, for the softmax layer
+            _forward_columns(inputs, Ws[k], bs[k], acts[k], 0, Ws[k].shape[1], rows)
             inputs = acts[k]
-        top = acts[n_layers - 1]
-        if role == 0:
-            logits = b_out.copy()
-            for i in range(W_out.shape[0]):
-                a = top[i]
-                for j in range(n_out):
-                    logits[j] += a * W_out[i, j]
-            mx = logits.max()
-            tot = 0.0
-            for j in range(n_out):
-                p[j] = exp(logits[j] - mx)
-                tot += p[j]
-            y = Y[t]
-            costs[t - first] = -(logits[y] - mx - log(tot))
-            for j in range(n_out):
-                p[j] /= tot
-            p[y] -= 1.0
-        meetings += 1
-        barrier(counters, role, meetings)
+        costs[t - first] = _softmax_layer(acts[n_layers - 1], W_out, b_out, p, Y[t])
         # output layer: the top hidden layer's delta with the old W_out, then the update; then each hidden layer
         delta = p
         for k in range(n_layers, 0, -1):
             W = W_out if k == n_layers else Ws[k]
             b = b_out if k == n_layers else bs[k]
-            start, end = _split(W.shape[0], 0.5, role, n_threads, 1)
-            _backprop_rows(acts[k - 1], delta, W, lr, deltas[k - 1], start, end)
-            if role == 0:
-                for j in range(W.shape[1]):
-                    b[j] -= lr * delta[j]
-            meetings += 1
-            barrier(counters, role, meetings)
+            _backprop_rows(acts[k - 1], delta, W, lr, deltas[k - 1], 0, W.shape[0])
+            _update_bias(delta.reshape(1, -1), b, lr)
             delta = deltas[k - 1]
         # first layer: update only the rows whose input is non-zero
-        W0 = Ws[0]
-        d0 = deltas[0]
-        start, end = _split(W0.shape[0], 0.5, role, n_threads, 1)
-        for i in range(start, end):
+        W0, d0 = Ws[0], deltas[0]
+        for i in range(W0.shape[0]):
             c = lr * x[i]
             if c != 0.0:
                 for j in range(W0.shape[1]):
                     W0[i, j] -= c * d0[j]
+        _update_bias(d0.reshape(1, -1), bs[0], lr)
+    return costs
+
+
+@njit
+def _softmax_layer(top, W_out, b_out, p, y):
+    """The logistic layer of a batch-1 step: p = softmax(top @ W_out + b_out) - onehot(y), the delta of its
+    logits; returns the cost -log p(y | top)."""
+    logits = b_out.copy()
+    for i in range(W_out.shape[0]):
+        a = top[i]
+        for j in range(W_out.shape[1]):
+            logits[j] += a * W_out[i, j]
+    mx = logits.max()
+    tot = 0.0
+    for j in range(W_out.shape[1]):
+        p[j] = exp(logits[j] - mx)
+        tot += p[j]
+    cost = -(logits[y] - mx - log(tot))
+    for j in range(W_out.shape[1]):
+        p[j] /= tot
+    p[y] -= 1.0
+    return cost
+
+
+@njit
+def _mlp_train_b1_rows(X, Y, first, stop, Ws, bs, W_out, b_out, lr, acts, deltas, p, partial, role, counters,
+                       costs):
+    """:func:`mlp_train_b1` on two threads: each keeps to its half of the rows of every hidden layer's W, a
+    private copy for the whole call stored in panels of 128 columns (float32; :func:`_panels_of`).
+
+    A hidden layer's backward pass only reads its rows (:func:`_delta_below_panels`: the delta below, with the
+    old weights) and leaves its update pending; the next step's forward product applies it to each row just
+    before adding the row into its sums (:func:`_forward_panels`), panel by panel: one contiguous stream per
+    block of columns, which reads and writes W once where the backward pass wrote it and the forward pass read it
+    again, and the same roundings in the same order.  The forward products split by rows: the second thread
+    continues the first's sums; the softmax layer runs on the first thread.  They meet at no barrier: the first
+    thread starts a layer as soon as the second has published the outputs below that its rows take, while the
+    second finishes the layer below."""
+    n_layers = len(Ws)
+    width = blas.rows_block(W_out)
+    starts, stops = np.empty(n_layers, np.int64), np.empty(n_layers, np.int64)
+    panels, pending_c, pending_delta = List(), List(), List()
+    tallest = 0
+    for k in range(n_layers):
+        starts[k], stops[k] = _split(Ws[k].shape[0], 0.5, role, 2, 1)
+        panels.append(_panels_of(Ws[k], starts[k], stops[k], 0, Ws[k].shape[1]))
+        # the update left pending: W[starts[k] + i] -= c[i] * delta (none at the start: c = 0)
+        pending_c.append(np.zeros(stops[k] - starts[k], W_out.dtype))
+        pending_delta.append(np.zeros(panels[k].shape[0] * width, W_out.dtype))
+        tallest = max(tallest, Ws[k].shape[0])
+    rows = np.empty(tallest, np.int64)  # this thread's rows read or updated by a forward product (_listed_rows)
+    meetings = 0
+    for t in range(first, stop):
+        x = X[t]
+        inputs = x
+        for k in range(n_layers):
+            before = meetings
+            meetings = _forward_panels(inputs[starts[k]:stops[k]], panels[k], bs[k], acts[k], pending_c[k],
+                                       pending_delta[k], partial[k % 2], role, meetings, counters, rows)
+            if role == 0 and k < n_layers - 1:
+                # the second thread's blocks of this layer's output that the first's rows of the next take
+                wait_for(counters, 1, before + (stops[k + 1] - 1) // width + 1)
+            elif role == 0:
+                wait_for(counters, 1, meetings)  # all of the top layer, for the softmax layer
+            inputs = acts[k]
         if role == 0:
-            b0 = bs[0]
-            for j in range(b0.shape[0]):
-                b0[j] -= lr * d0[j]
+            costs[t - first] = _softmax_layer(acts[n_layers - 1], W_out, b_out, p, Y[t])
+        meetings += 1
+        barrier(counters, role, meetings)
+        # output layer: the top hidden layer's delta with the old W_out, then the update; then each hidden layer
+        start, end = _split(W_out.shape[0], 0.5, role, 2, 1)
+        _backprop_rows(acts[n_layers - 1], p, W_out, lr, deltas[n_layers - 1], start, end)
+        if role == 0:
+            _update_bias(p.reshape(1, -1), b_out, lr)
+        meetings += 1
+        barrier(counters, role, meetings)
+        for k in range(n_layers - 1, 0, -1):
+            pending_delta[k][:deltas[k].shape[0]] = deltas[k]
+            _delta_below_panels(acts[k - 1], pending_delta[k], panels[k], lr, deltas[k - 1], pending_c[k],
+                                starts[k])
+            if role == 0:
+                _update_bias(deltas[k].reshape(1, -1), bs[k], lr)
+            meetings += 1
+            barrier(counters, role, meetings)
+        # first layer: its update is pending too, for the rows whose input is non-zero
+        pending_delta[0][:deltas[0].shape[0]] = deltas[0]
+        for i in range(stops[0] - starts[0]):
+            pending_c[0][i] = lr * x[starts[0] + i]
+        if role == 0:
+            _update_bias(deltas[0].reshape(1, -1), bs[0], lr)
         # no barrier before the next step: what a thread reads first there it wrote itself (its rows of W0; the
         # first thread b0) or waits for (the second thread, the first's published sums)
+    for k in range(n_layers):
+        _apply_pending(panels[k], pending_c[k], pending_delta[k])
+        _panels_into(panels[k], Ws[k], starts[k], 0, Ws[k].shape[1])
     return costs
+
+
+@njit
+def _delta_below_panels(a_in, delta, P, lr, d_in, c, start):
+    """The backward pass over the rows start, start + 1, ... of W stored in the panels P: ``d_in = (W @ delta) *
+    a_in (1 - a_in)`` with W as it is (``delta`` padded with zeros to the panels' width, which adds +0 to the
+    sums: the same bits), and the update ``W -= outer(c, delta)``, ``c = lr * a_in``, left pending."""
+    for i in range(P.shape[1]):
+        s = blas.dot_wide_panels(P, i, P.shape[0], delta)  # summed in float64, as before
+        a = a_in[start + i]
+        d_in[start + i] = s * a * (1.0 - a)
+        c[i] = lr * a
+
+
+@njit
+def _apply_pending(P, c, delta):
+    """``W[i] -= c[i] * delta`` for the rows of W stored in the panels P where c[i] is not 0; then none pending."""
+    width = P.shape[2]
+    for i in range(P.shape[1]):
+        ci = c[i]
+        if ci != 0.0:
+            for p in range(P.shape[0]):
+                row, d = P[p, i], delta[p * width:(p + 1) * width]
+                for j in range(width):
+                    row[j] -= ci * d[j]
+        c[i] = 0.0
+
+
+@njit
+def _listed_rows(x, c, rows):
+    """The i where x[i] or c[i] is not 0 (a row the forward product adds, or one with an update pending), into
+    ``rows``; returns how many."""
+    n = 0
+    for i in range(x.shape[0]):
+        if x[i] != 0.0 or c[i] != 0.0:
+            rows[n] = i
+            n += 1
+    return n
+
+
+@njit
+def _forward_panels(x, P, b, out, c, delta, partial, role, count, counters, rows):
+    """``out = sigmoid(b + x @ W)`` on two threads that each keep to their own rows of W, stored in the panels P
+    (``x``: the inputs of this thread's rows), with the sums of :func:`_forward_columns`, in its order, after
+    applying the update left pending (``W[i] -= c[i] * delta``) to each row just before the row is read.
+
+    Block by block of :func:`sda.engines.blas.rows_block` columns (one panel), the first thread sums its rows
+    into ``partial`` and publishes the block (counts ``count + 1``, ...); the second continues each block's sums
+    over its rows, one block behind, writes ``out`` and publishes the block too.  So no row is read by the core
+    that did not write it.  A block's sums stay in registers over all the rows
+    (``blas.update_add_rows_block``).  Returns the count after the last block."""
+    n_rows = _listed_rows(x, c, rows)
+    n_cols = b.shape[0]
+    width = P.shape[2]
+    acc = np.zeros(width, P.dtype)
+    for block in range(P.shape[0]):
+        first, last = block * width, min(n_cols, (block + 1) * width)
+        if role == 0:
+            acc[:last - first] = b[first:last]
+        else:
+            wait_for(counters, 0, count + block + 1)
+            acc[:last - first] = partial[first:last]
+        blas.update_add_rows_block(acc, x, P[block], rows, n_rows, c, delta[block * width:(block + 1) * width])
+        if role == 0:
+            partial[first:last] = acc[:last - first]
+            publish(counters, 0, count + block + 1)
+        else:
+            for j in range(first, last):
+                out[j] = _sigmoid(acc[j - first])
+            publish(counters, 1, count + block + 1)
+    return count + P.shape[0]
 
 
 @njit
