@@ -206,23 +206,30 @@ def test_dot_sums_in_its_documented_order(dtype):
 
 
 @numba.njit
-def _dot_cut(x, y, cut):
-    state = blas.dot_states(1, x)
-    blas.dot_head(x[:cut], y[:cut], cut, state[0])
-    return blas.dot_tail(x[cut:], y[cut:], 0, state[0])
+def _dot_cut(P, y, cut, out):
+    states = blas.dot_states(P.shape[1], y)
+    blas.dot_panels_head(P[:cut], 0, P.shape[1], cut, y, states)
+    blas.dot_panels_tail(P[cut:], 0, P.shape[1], P.shape[0] - cut, y[cut * P.shape[2]:], states, out)
 
 
 @pytest.mark.parametrize("dtype", [numpy.float32, numpy.float64])
 def test_a_dot_product_cut_in_two_has_the_same_bits(dtype):
-    """dot_head over the first ``cut`` terms (one thread's columns) and dot_tail over the rest (the other's)
-    give dot()'s bits at every cut dot_group() allows, as the two-thread kernels require."""
+    """Rows stored in panels, zero-padded to whole panels, summed over the first ``cut`` panels (one thread's
+    columns) and then over the rest (the other's), give dot()'s bits at every cut, as the two-thread dA kernel
+    requires."""
     rng = numpy.random.RandomState(8)
-    group = 4 * (16 if dtype == numpy.float32 else 8)
-    for n in [0, 5, group, group + 3, 200, 784, 1000]:
-        x, y = rng.randn(n).astype(dtype), rng.randn(n).astype(dtype)
-        whole = _dot_both(x, y)[0]
-        for cut in range(0, n + 1, group):
-            assert _dot_cut(x, y, cut) == whole, (n, cut)
+    width = blas.ROWS_BLOCK_VECTORS * (16 if dtype == numpy.float32 else 8)
+    for n in [5, width, width + 3, 200, 784, 1000]:
+        count = -(-n // width)
+        W, y = rng.randn(3, n).astype(dtype), rng.randn(n).astype(dtype)
+        padded_W, padded_y = numpy.zeros((3, count * width), dtype), numpy.zeros(count * width, dtype)
+        padded_W[:, :n], padded_y[:n] = W, y
+        P = numpy.ascontiguousarray(padded_W.reshape(3, count, width).transpose(1, 0, 2))
+        whole = [_dot_both(W[i], y)[0] for i in range(3)]
+        for cut in range(count + 1):
+            out = numpy.zeros(3, dtype)
+            _dot_cut(P, padded_y, cut, out)
+            assert list(out) == whole, (n, cut)
 
 
 def test_float32_products_are_sequential_fused_sums():

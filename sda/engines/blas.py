@@ -150,24 +150,14 @@ def _reduce_lanes(builder, vector):
     return builder.extract_element(vector, ir.Constant(i32, 0))
 
 
-def _make_dot(wide, vectors, part="whole"):
+def _make_dot(wide, vectors):
     """dot(x, y) with ``vectors`` vectors of ``lanes`` partial sums: x and y are cut into chunks of ``lanes``
     terms, the last one padded with zero terms; chunk c goes to vector c % vectors, lane by lane, in order;
-    then the vectors are added pairwise ((v0 + v1) + (v2 + v3)) and the lanes by the tree of _reduce_lanes.
-
-    ``part`` cuts one dot product in two, with the same sums, for two threads that each own a block of columns:
-    ``"head"`` is ``(x, y, stop, state)``, the partial sums over the terms ``[0, stop)`` (a multiple of
-    ``vectors * lanes``) stored into ``state`` (``vectors * lanes`` elements of the sums' dtype, which says
-    whether they are wide); ``"tail"`` is ``(x, y, start, state)``, which continues them over ``[start, len(x))``
-    and returns the dot product."""
-    def typer(x, y, *cut):
+    then the vectors are added pairwise ((v0 + v1) + (v2 + v3)) and the lanes by the tree of _reduce_lanes."""
+    def typer(x, y):
         if not (_float_array(x, 1) and _float_array(y, 1) and x.dtype == y.dtype):
             return None
-        if part != "whole":
-            if not (isinstance(cut[0], types.Integer) and _float_array(cut[1], 1)
-                    and cut[1].dtype in (x.dtype, types.float64)):
-                return None
-        total_type = cut[1].dtype if part != "whole" else types.float64 if wide else x.dtype
+        total_type = types.float64 if wide else x.dtype
 
         def codegen(context, builder, signature, args):
             xs = context.make_array(signature.args[0])(context, builder, args[0])
@@ -180,14 +170,6 @@ def _make_dot(wide, vectors, part="whole"):
             lanes_ = vector_type.count
             partials = [cgutils.alloca_once_value(builder, ir.Constant(total_vector, None)) for _ in range(vectors)]
             begin = ir.Constant(n.type, 0)
-            if part != "whole":
-                bound = context.cast(builder, args[2], signature.args[2], types.intp)
-                state = context.make_array(signature.args[3])(context, builder, args[3]).data
-            if part == "tail":
-                begin = bound
-                for v, partial in enumerate(partials):
-                    builder.store(_load_vector(builder, state, ir.Constant(n.type, v * lanes_), total_vector,
-                                               context.get_abi_sizeof(total_element)), partial)
 
             def add_chunk(partial, vx, vy):
                 product = builder.fmul(vx, vy)
@@ -196,17 +178,12 @@ def _make_dot(wide, vectors, part="whole"):
                 builder.store(builder.fadd(builder.load(partial), product), partial)
 
             group = ir.Constant(n.type, lanes_ * vectors)
-            grouped = bound if part == "head" else builder.mul(builder.udiv(n, group), group)
+            grouped = builder.mul(builder.udiv(n, group), group)
             with cgutils.for_range_slice(builder, begin, grouped, group) as (j, _):
                 for v, partial in enumerate(partials):
                     jv = builder.add(j, ir.Constant(n.type, v * lanes_))
                     add_chunk(partial, _load_vector(builder, xs.data, jv, vector_type, align),
                               _load_vector(builder, ys.data, jv, vector_type, align))
-            if part == "head":
-                for v, partial in enumerate(partials):
-                    _store_vector(builder, builder.load(partial), state, ir.Constant(n.type, v * lanes_),
-                                  context.get_abi_sizeof(total_element))
-                return context.get_dummy_value()
             # the chunks left (fewer than ``vectors``), the last one zero-padded, into vectors 0, 1, ...
             for v, partial in enumerate(partials):
                 start = builder.add(grouped, ir.Constant(n.type, v * lanes_))
@@ -236,17 +213,11 @@ def _make_dot(wide, vectors, part="whole"):
             while len(sums) > 1:
                 sums = [builder.fadd(sums[v], sums[v + 1]) for v in range(0, len(sums), 2)]
             return _reduce_lanes(builder, sums[0])
-        signature_type = types.void if part == "head" else total_type
-        return signature_type(x, y, *cut), codegen
+        return total_type(x, y), codegen
 
-    if part == "whole":
-        @intrinsic
-        def dot_intrinsic(typingctx, x, y):
-            return typer(x, y)
-    else:
-        @intrinsic
-        def dot_intrinsic(typingctx, x, y, bound, state):
-            return typer(x, y, bound, state)
+    @intrinsic
+    def dot_intrinsic(typingctx, x, y):
+        return typer(x, y)
     return dot_intrinsic
 
 
@@ -308,8 +279,6 @@ def arithmetic():
             "float32_fma": FUSED_FLOAT32}
 _dot = _make_dot(False, DOT_VECTORS)
 _dot_wide = _make_dot(True, DOT_VECTORS)
-_dot_head = _make_dot(None, DOT_VECTORS, "head")
-_dot_tail = _make_dot(None, DOT_VECTORS, "tail")
 
 
 @numba.njit(inline="always")
@@ -337,28 +306,6 @@ def dot_wide(x, y):
     """``x @ y`` with each product rounded in the arrays' dtype and summed in float64, in the same order."""
     _check_vectors(x, y)
     return _dot_wide(x, y)
-
-
-@numba.njit(inline="always")
-def dot_head(x, y, stop, state):
-    """The partial sums of ``dot(x, y)`` over the terms ``[0, stop)`` (``stop`` a multiple of :func:`dot_group`)
-    into ``state`` (:func:`dot_state`): the first thread's part of a dot product cut in two."""
-    _check_vectors(x, y)
-    _dot_head(x, y, stop, state)
-
-
-@numba.njit(inline="always")
-def dot_tail(x, y, start, state):
-    """``dot(x, y)`` (``dot_wide`` for a float64 ``state`` of float32 vectors) from the partial sums in ``state``
-    of the terms before ``start`` (:func:`dot_head`): the same bits as the whole dot product."""
-    _check_vectors(x, y)
-    return _dot_tail(x, y, start, state)
-
-
-@numba.njit(inline="always")
-def dot_group(x):
-    """The multiple of terms at which :func:`dot_head` may stop, for vectors of the dtype of ``x``."""
-    return DOT_VECTORS * lanes(x)
 
 
 @numba.njit(inline="always")
@@ -424,9 +371,12 @@ def update_rows_block(W, lr, tx, dz, x_next, dh, h, acc):
 
 
 def _make_dot_panels(part, rows, wide=False):
-    """``dot_head`` / ``dot_tail`` of ``rows`` consecutive rows stored in panels: the terms of row i are ``P[0, i]``,
-    ``P[1, i]``, ... ``P[count - 1, i]`` (panels of :func:`rows_block` columns, a multiple of :func:`dot_group`),
-    against ``y[0 : count * rows_block]``: the same partial sums, in the same order, as over the row stored whole.
+    """Dot products of ``rows`` consecutive rows stored in panels, cut in two: ``"head"`` stores their partial sums
+    over the panels given into ``states``, ``"tail"`` continues them over the panels given and writes the dot
+    products into ``out``.  The terms of row i are ``P[0, i]``,
+    ``P[1, i]``, ... ``P[count - 1, i]`` (panels of :func:`rows_block` columns, whole rounds of the DOT_VECTORS
+    partial-sum vectors), against ``y[0 : count * rows_block]``: the same partial sums, in the same order, as over
+    the row stored whole.
     The rows share each vector of y they load.  ``"whole"``: :func:`dot` of one row (``wide``: :func:`dot_wide`),
     returned."""
     def typer(P, i, count, y, *states_out):
@@ -514,8 +464,9 @@ _dot_wide_panels = _make_dot_panels("whole", 1, wide=True)
 
 @numba.njit(inline="always")
 def dot_panels_head(P, lo, hi, count, y, states):
-    """:func:`dot_head` of rows lo..hi-1 of a matrix stored in ``count`` panels and ``y``, over all the panels'
-    columns, into ``states[lo:hi]``."""
+    """The partial sums of :func:`dot` (:func:`dot_states`) of rows lo..hi-1 of a matrix stored in ``count``
+    panels and ``y``, over all the panels' columns, into ``states[lo:hi]``: the first thread's part of dot
+    products cut in two."""
     i = lo
     while i + PANEL_DOT_ROWS <= hi:
         _dot_panels_head_n(P, i, count, y, states)
@@ -526,8 +477,9 @@ def dot_panels_head(P, lo, hi, count, y, states):
 
 @numba.njit(inline="always")
 def dot_panels_tail(P, lo, hi, count, y, states, out):
-    """:func:`dot_tail` of rows lo..hi-1 of a matrix stored in ``count`` panels and ``y``, continuing
-    ``states[lo:hi]``, into ``out[0 : hi - lo]``."""
+    """:func:`dot` of rows lo..hi-1 of a matrix stored in ``count`` panels and ``y``, continuing the partial sums
+    ``states[lo:hi]`` of the columns before (:func:`dot_panels_head`), into ``out[0 : hi - lo]``: the same bits as
+    the whole dot products."""
     i = lo
     while i + PANEL_DOT_ROWS <= hi:
         _dot_panels_tail_n(P, i, count, y, states, out[i - lo:])
