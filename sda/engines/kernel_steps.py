@@ -24,7 +24,10 @@ skips the rows whose input is zero (most MNIST pixels, and every input the noise
 masked).  Other batch sizes use the products of :mod:`sda.engines.blas` (the
 weight updates in place, in one pass over ``W``).  The kernels that take
 ``role, n_threads, counters`` run on one thread or two (:mod:`sda.engines.threads`)
-with the same bits: each pass is split so that every sum keeps its order.
+with the same bits: each pass is split so that every sum keeps its order.  On two
+threads each keeps its part of W in panels of 128 columns stored row after row, so
+that a pass over a block of columns is one contiguous stream with the block's
+vectors in registers; finetuning applies each update in the next forward pass.
 
 The same bits on every CPU: the results depend on the program, not on the CPU
 it runs on (its vector width, FMA, AVX-512), nor on a BLAS or a libm that picks
